@@ -1,0 +1,1 @@
+"""The composition root: builds everything from configuration, owns lifetimes, serves HTTP."""

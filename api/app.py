@@ -1,0 +1,36 @@
+"""The FastAPI application: its lifespan owns the runtime (store, pipeline, collectors)."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from api.auth import TokenBook
+from api.errors import install_error_handlers
+from api.routes_data import router as data_router
+from api.routes_health import router as health_router
+from api.runtime import running
+from telemetry.assets import Registry
+from telemetry.config import Settings
+
+
+def create_app(settings: Settings, *, registry: Registry | None = None) -> FastAPI:
+    @asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        async with running(settings, registry) as runtime:
+            app.state.runtime = runtime
+            yield
+
+    app = FastAPI(
+        title="City telemetry",
+        version="1",
+        description="MQTT and MAVLink telemetry of the city's streets (CONTRACT §6).",
+        lifespan=lifespan,
+    )
+    app.state.tokens = TokenBook([(t.token, t.role) for t in settings.api.tokens])
+    install_error_handlers(app)
+    app.include_router(health_router)
+    app.include_router(data_router)
+    return app

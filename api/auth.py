@@ -1,0 +1,65 @@
+"""Bearer tokens with one role each (CONTRACT §6): 401 without a valid token, 403 without the
+role. Tokens are compared in constant time."""
+
+from __future__ import annotations
+
+import hmac
+from collections.abc import Callable, Coroutine
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from fastapi import Depends, Request
+
+from api.errors import ApiError
+
+Permission = Literal["read", "ack", "missions", "admin"]
+ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
+    "viewer": frozenset({"read"}),
+    "manager": frozenset({"read", "ack"}),
+    "pilot": frozenset({"read", "missions"}),
+    "admin": frozenset({"read", "ack", "missions", "admin"}),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    name: str  # what acknowledgements and commands record: "<role>:<token prefix>"
+    role: str
+
+
+class TokenBook:
+    def __init__(self, tokens: list[tuple[str, str]]) -> None:
+        self._tokens = [(t.encode(), role) for t, role in tokens]
+
+    def user(self, token: str) -> User | None:
+        given = token.encode()
+        found: User | None = None
+        for known, role in self._tokens:  # no early exit: constant time in the match position
+            if hmac.compare_digest(known, given):
+                found = User(f"{role}:{token[:4]}…", role)
+        return found
+
+
+def _authenticate(request: Request) -> User:
+    header = request.headers.get("authorization", "")
+    scheme, _, token = header.partition(" ")
+    if scheme.lower() != "bearer" or not token.strip():
+        raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
+    book: TokenBook = request.app.state.tokens
+    user = book.user(token.strip())
+    if user is None:
+        raise ApiError(401, "invalid token")
+    return user
+
+
+def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, User]]:
+    async def check(request: Request) -> User:
+        user = _authenticate(request)
+        if permission not in ROLE_PERMISSIONS[user.role]:
+            raise ApiError(403, f"role {user.role!r} may not {permission}")
+        return user
+
+    return check
+
+
+Reader = Annotated[User, Depends(require("read"))]

@@ -1,0 +1,41 @@
+"""Liveness, readiness and Prometheus metrics (no token: for probes and scrapers)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+from api.params import iso
+from api.runtime import Runtime
+
+router = APIRouter()
+
+
+def _rt(request: Request) -> Runtime:
+    rt: Runtime = request.app.state.runtime
+    return rt
+
+
+@router.get("/healthz", tags=["health"])
+async def healthz() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/readyz", tags=["health"], responses={503: {"description": "a component is down"}})
+async def readyz(request: Request) -> JSONResponse:
+    rt = _rt(request)
+    components: dict[str, Any] = {
+        c.name: {"state": c.state, "detail": c.detail, "since": iso(int(c.since_s * 1000))}
+        for c in rt.health.snapshot()
+    }
+    ready = rt.health.ready()
+    body = {"status": "ready" if ready else "not_ready", "components": components}
+    return JSONResponse(body, status_code=200 if ready else 503)
+
+
+@router.get("/metrics", tags=["health"], response_class=Response)
+async def metrics(request: Request) -> Response:
+    return Response(_rt(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,77 @@
+"""What the service is made of at run time, built from configuration (the explicit registry of
+store factories lives here), and the lifespan that owns every task and thread."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from sensors.broker import EmbeddedBroker
+from sensors.mqtt_collector import MqttCollector
+from storage.embedded import EmbeddedStore
+from telemetry.assets import Registry, load_registry
+from telemetry.config import Settings
+from telemetry.errors import ConfigError
+from telemetry.health import Health
+from telemetry.metrics import Metrics
+from telemetry.pipeline import Pipeline
+from telemetry.ports import Store
+
+log = logging.getLogger(__name__)
+
+
+def _embedded(settings: Settings) -> Store:
+    return EmbeddedStore(Path(settings.store.path))
+
+
+STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {"embedded": _embedded}
+
+
+def make_store(settings: Settings) -> Store:
+    factory = STORE_FACTORIES.get(settings.store.backend)
+    if factory is None:
+        raise ConfigError([("store.backend", f"{settings.store.backend!r} is not available in this build")])
+    return factory(settings)
+
+
+@dataclass
+class Runtime:
+    settings: Settings
+    registry: Registry
+    store: Store
+    metrics: Metrics = field(default_factory=Metrics)
+    health: Health = field(default_factory=Health)
+
+
+@contextlib.asynccontextmanager
+async def running(settings: Settings, registry: Registry | None = None) -> AsyncIterator[Runtime]:
+    """Start the store, the pipeline and the collectors; on exit stop the collectors, drain the
+    pipeline (everything accepted is written and acknowledged), then close the store."""
+    registry = registry or load_registry(settings.assets.dir, strict=settings.assets.strict)
+    async with contextlib.AsyncExitStack() as stack:
+        store = await stack.enter_async_context(make_store(settings))
+        rt = Runtime(settings, registry, store)
+        rt.health.set("store", "up", store.name)
+        pipeline = Pipeline(store, rt.metrics, rt.health, settings.pipeline)
+        pipeline.bind(asyncio.get_running_loop())
+        async with asyncio.TaskGroup() as tasks:
+            consumer = tasks.create_task(pipeline.run(), name="pipeline")
+            mqtt_cfg = settings.mqtt
+            if mqtt_cfg.url == "embedded":
+                broker = await stack.enter_async_context(EmbeddedBroker())
+                mqtt_cfg = mqtt_cfg.model_copy(update={"url": broker.url, "protocol": "3.1.1"})
+            collector = MqttCollector(
+                mqtt_cfg, registry, settings.site.district, pipeline, rt.metrics, rt.health
+            )
+            async with collector:
+                try:
+                    yield rt
+                finally:
+                    # Still connected: close the intake, write and acknowledge what was accepted.
+                    if not await pipeline.drain():
+                        log.warning("pipeline did not drain in time; the broker keeps the rest")
+            consumer.cancel()

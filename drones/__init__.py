@@ -1,0 +1,1 @@
+"""MAVLink drone telemetry and inspection missions (built in the drone and mission issues)."""

@@ -1,0 +1,1 @@
+"""MQTT sensor collection: topic routing, payload decoders and the paho-mqtt collector."""

@@ -1,0 +1,183 @@
+"""The MQTT collector: paho-mqtt 2.x in its own network thread, manual acknowledgement.
+
+- Persistent session: a fixed client id, clean start off, a session expiry of at least a day,
+  so that the broker keeps unacknowledged QoS-1 messages across our restarts.
+- Subscriptions are (re)made in every ``on_connect``: no silent consumer after a broker restart.
+- paho reconnects by itself with exponential back-off capped at ``reconnect_max_s`` (≤ 30 s).
+- A QoS-1 message is acknowledged only when the pipeline has written its points or its dead
+  letter. Unacknowledged messages are bounded by MQTT 5 Receive Maximum (and, for 3.1.1 brokers,
+  by the broker's in-flight limit plus the pipeline's bounded queue, which blocks this thread).
+- An acknowledgement that arrives after the connection it belongs to was lost is dropped: the
+  broker redelivers the message on the new connection and the write is idempotent. (Acking it
+  on the new connection could acknowledge a different message that reused the packet id.)
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import Any, Self
+
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+from paho.mqtt.packettypes import PacketTypes
+from paho.mqtt.properties import Properties
+
+from sensors.decoders import DecodeContext, decode_message, subscriptions
+from telemetry.assets import Registry
+from telemetry.config import MqttConfig
+from telemetry.errors import CollectorError
+from telemetry.health import Health
+from telemetry.metrics import Metrics
+from telemetry.ports import Envelope, Sink
+from telemetry.urls import parse_mqtt_url
+
+log = logging.getLogger(__name__)
+
+_SUBMIT_WAIT_S = 0.5
+
+
+def build_client(cfg: MqttConfig, client_id: str, *, clean: bool = False) -> mqtt.Client:
+    """A paho client configured from ``[mqtt]`` (TLS, credentials, protocol, back-off)."""
+    v5 = cfg.protocol == "5"
+    client = mqtt.Client(
+        CallbackAPIVersion.VERSION2,
+        client_id=client_id,
+        protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
+        clean_session=None if v5 else clean,
+        manual_ack=True,
+    )
+    if cfg.username:
+        client.username_pw_set(cfg.username, cfg.password or None)
+    if cfg.url.startswith("mqtts://"):
+        client.tls_set(
+            ca_certs=cfg.ca_file or None,
+            certfile=cfg.cert_file or None,
+            keyfile=cfg.key_file or None,
+        )
+    client.reconnect_delay_set(min_delay=1, max_delay=int(cfg.reconnect_max_s))
+    return client
+
+
+class MqttCollector:
+    name = "mqtt"
+
+    def __init__(
+        self,
+        cfg: MqttConfig,
+        registry: Registry,
+        district: str,
+        sink: Sink,
+        metrics: Metrics,
+        health: Health,
+    ) -> None:
+        self._cfg = cfg
+        self._sink = sink
+        self._metrics = metrics
+        self._health = health
+        self._ctx = DecodeContext(cfg.root, registry, district, int(cfg.max_future_s * 1000))
+        self._filters = subscriptions(cfg.root)
+        if cfg.shared_group:
+            self._filters = [f"$share/{cfg.shared_group}/{f}" for f in self._filters]
+        self._stop = threading.Event()
+        self._lock = threading.Lock()
+        self._generation = 0
+        self._unacked = 0
+        self._client: mqtt.Client | None = None
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        try:
+            address = parse_mqtt_url(self._cfg.url)
+        except ValueError as exc:
+            raise CollectorError(str(exc)) from exc
+        client = build_client(self._cfg, self._cfg.client_id)
+        client.on_connect = self._on_connect
+        client.on_disconnect = self._on_disconnect
+        client.on_message = self._on_message
+        props = None
+        if self._cfg.protocol == "5":
+            props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
+            props.SessionExpiryInterval = self._cfg.session_expiry_s
+            props.ReceiveMaximum = self._cfg.receive_maximum
+        self._health.set("mqtt", "starting", f"connecting to {address.host}:{address.port}")
+        client.connect_async(
+            address.host,
+            address.port,
+            keepalive=self._cfg.keepalive_s,
+            clean_start=False if self._cfg.protocol == "5" else mqtt.MQTT_CLEAN_START_FIRST_ONLY,
+            properties=props,
+        )
+        self._client = client
+        client.loop_start()  # paho's network thread; stopped and joined in __aexit__
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        client = self._client
+        if client is None:
+            return
+        client.disconnect()
+        client.loop_stop()  # joins the network thread
+        self._client = None
+        self._health.set("mqtt", "down", "stopped")
+        self._metrics.mqtt_connected.set(0)
+
+    # --- paho callbacks (network thread) ----------------------------------------------------
+    def _on_connect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        if reason.is_failure:
+            self._health.set("mqtt", "down", f"connection refused: {reason}")
+            log.warning("MQTT connection refused: %s", reason)
+            return
+        with self._lock:
+            self._generation += 1
+            self._unacked = 0
+            self._metrics.unacked.set(0)
+        client.subscribe([(f, self._cfg.qos) for f in self._filters])
+        self._metrics.mqtt_connected.set(1)
+        self._metrics.mqtt_connects.inc()
+        present = getattr(flags, "session_present", False)
+        if self._health.set("mqtt", "up", f"session present: {present}"):
+            log.info("MQTT connected to %s (session present: %s)", self._cfg.url, present)
+
+    def _on_disconnect(
+        self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
+    ) -> None:
+        self._metrics.mqtt_connected.set(0)
+        if self._stop.is_set():
+            return
+        if self._health.set("mqtt", "down", f"disconnected: {reason}; reconnecting"):
+            log.warning("MQTT disconnected (%s); paho reconnects with back-off", reason)
+
+    def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        received_ms = time.time_ns() // 1_000_000
+        decoded = decode_message(msg.topic, bytes(msg.payload), received_ms, self._ctx)
+        ack = None
+        if msg.qos > 0:
+            with self._lock:
+                generation = self._generation
+                self._unacked += 1
+                self._metrics.unacked.set(self._unacked)
+            ack = self._acker(client, msg.mid, msg.qos, generation)
+        envelope = Envelope("mqtt", decoded, ack)
+        while not self._stop.is_set() and not self._sink.closed:
+            if self._sink.submit_threadsafe(envelope, _SUBMIT_WAIT_S):
+                return
+        # Shutting down before there was room: never acknowledged, so the broker redelivers it.
+
+    def _acker(self, client: mqtt.Client, mid: int, qos: int, generation: int) -> Any:
+        def ack() -> None:
+            with self._lock:
+                if generation != self._generation:
+                    return  # the broker redelivers on the new connection
+                self._unacked -= 1
+                self._metrics.unacked.set(self._unacked)
+            client.ack(mid, qos)
+
+        return ack

@@ -1,0 +1,1 @@
+"""Stores: where points and dead letters end. Imports ``telemetry`` only."""

@@ -1,0 +1,343 @@
+"""The embedded store: DuckDB under ``[store] path`` (see docs/decisions.md for the choice).
+
+Layout: a ``series`` table maps each tag set to an integer id (like InfluxDB's series index);
+each measurement has a typed table keyed by ``(series, time)``, which makes writes idempotent
+(the same measurement, tags and time are stored once; the last write wins, as in InfluxDB);
+``latest`` keeps each series' newest point for the device list; ``dead_letters`` keeps every
+rejected input. A batch is one transaction (DuckDB's WAL makes a commit durable). DuckDB calls
+run on one writer thread and one reader thread so the event loop never blocks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from types import TracebackType
+from typing import Any, Self, TypeVar
+
+import duckdb
+import pyarrow as pa
+
+from telemetry.errors import QueryError, StoreError
+from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
+from telemetry.records import DeadLetter, FieldValue, Point
+from telemetry.schema import MEASUREMENTS, FieldType, MeasurementSchema
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_SQL_TYPE: dict[FieldType, str] = {
+    "float": "DOUBLE",
+    "int": "BIGINT",
+    "str": "VARCHAR",
+    "bool": "BOOLEAN",
+}
+_ARROW_TYPE: dict[FieldType, pa.DataType] = {
+    "float": pa.float64(),
+    "int": pa.int64(),
+    "str": pa.string(),
+    "bool": pa.bool_(),
+}
+_AGG_SQL = {"mean": "avg({f})", "max": "max({f})", "min": "min({f})", "sum": "sum({f})",
+            "count": "count({f})", "last": "arg_max({f}, time)"}  # fmt: skip
+
+
+def _table(m: MeasurementSchema) -> str:
+    return f"m_{m.name}"
+
+
+def _series_key(p: Point) -> str:
+    return p.measurement + "," + ",".join(f"{k}={v}" for k, v in p.tags)
+
+
+class EmbeddedStore:
+    name = "embedded"
+
+    def __init__(self, path: str | Path) -> None:
+        self._dir = Path(path)
+        self._con: duckdb.DuckDBPyConnection | None = None
+        self._reader: duckdb.DuckDBPyConnection | None = None
+        self._wpool: ThreadPoolExecutor | None = None
+        self._rpool: ThreadPoolExecutor | None = None
+        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+
+    # --- lifecycle --------------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        self._wpool = ThreadPoolExecutor(1, thread_name_prefix="store-write")
+        self._rpool = ThreadPoolExecutor(1, thread_name_prefix="store-read")
+        await self._on(self._wpool, self._open)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        if self._wpool is not None:
+            await self._on(self._wpool, self._close)
+            self._wpool.shutdown(wait=True)
+        if self._rpool is not None:
+            self._rpool.shutdown(wait=True)
+        self._wpool = self._rpool = None
+
+    def _open(self) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        try:
+            con = duckdb.connect(str(self._dir / "telemetry.duckdb"))
+        except duckdb.Error as exc:
+            raise StoreError(
+                f"cannot open the embedded store in {self._dir}: {exc}", retryable=False
+            ) from exc
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS series (id INTEGER PRIMARY KEY, measurement VARCHAR NOT NULL,"
+            " device VARCHAR, tags VARCHAR NOT NULL, key VARCHAR NOT NULL UNIQUE)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS latest (series INTEGER PRIMARY KEY, time BIGINT, fields VARCHAR)"
+        )
+        con.execute(
+            "CREATE TABLE IF NOT EXISTS dead_letters (received_ms BIGINT, source VARCHAR, topic VARCHAR,"
+            " payload BLOB, reason VARCHAR, detail VARCHAR)"
+        )
+        for m in MEASUREMENTS.values():
+            cols = ", ".join(f'"{f}" {_SQL_TYPE[t]}' for f, t in m.fields.items())
+            con.execute(
+                f"CREATE TABLE IF NOT EXISTS {_table(m)} (series INTEGER NOT NULL, time BIGINT NOT NULL,"
+                f" {cols}, PRIMARY KEY (series, time))"
+            )
+        self._series = {
+            (m, tuple(sorted(json.loads(tags).items()))): sid
+            for sid, m, tags in con.execute("SELECT id, measurement, tags FROM series").fetchall()
+        }
+        self._con = con
+        self._reader = con.cursor()
+
+    def _close(self) -> None:
+        if self._reader is not None:
+            self._reader.close()
+        if self._con is not None:
+            self._con.execute("CHECKPOINT")
+            self._con.close()
+        self._con = self._reader = None
+
+    async def _on(self, pool: ThreadPoolExecutor | None, fn: Callable[[], T]) -> T:
+        if pool is None:
+            raise StoreError("the embedded store is not open", retryable=False)
+        return await asyncio.get_running_loop().run_in_executor(pool, fn)
+
+    def _writer(self) -> duckdb.DuckDBPyConnection:
+        if self._con is None:
+            raise StoreError("the embedded store is not open", retryable=False)
+        return self._con
+
+    # --- writes -----------------------------------------------------------------------------
+    async def write(self, points: Sequence[Point]) -> None:
+        if points:
+            await self._on(self._wpool, lambda: self._write_sync(points))
+
+    def _series_ids(self, con: duckdb.DuckDBPyConnection, points: Sequence[Point]) -> list[int]:
+        ids = []
+        new_rows = []
+        series = self._series
+        for p in points:
+            sid = series.get((p.measurement, p.tags))
+            if sid is None:
+                schema = MEASUREMENTS[p.measurement]
+                sid = len(series) + 1
+                series[(p.measurement, p.tags)] = sid
+                new_rows.append(
+                    (
+                        sid,
+                        p.measurement,
+                        p.tag(schema.device_tag),
+                        json.dumps(dict(p.tags)),
+                        _series_key(p),
+                    )
+                )
+            ids.append(sid)
+        if new_rows:
+            con.executemany("INSERT INTO series VALUES (?, ?, ?, ?, ?)", new_rows)
+        return ids
+
+    def _write_sync(self, points: Sequence[Point]) -> None:
+        con = self._writer()
+        for p in points:
+            if p.measurement not in MEASUREMENTS:
+                raise StoreError(f"unknown measurement {p.measurement!r}", retryable=False)
+        snapshot = dict(self._series)
+        try:
+            con.begin()
+            ids = self._series_ids(con, points)
+            # Last write wins inside a batch too (one row per key per statement).
+            rows: dict[str, dict[tuple[int, int], Point]] = {}
+            for sid, p in zip(ids, points, strict=True):
+                rows.setdefault(p.measurement, {})[(sid, p.time_ms)] = p
+            latest: dict[int, Point] = {}
+            for name, keyed in rows.items():
+                self._insert(con, MEASUREMENTS[name], keyed)
+                for (sid, t), p in keyed.items():
+                    if sid not in latest or latest[sid].time_ms <= t:
+                        latest[sid] = p
+            tb = pa.table(
+                {
+                    "series": pa.array(list(latest), pa.int32()),
+                    "time": pa.array([p.time_ms for p in latest.values()], pa.int64()),
+                    "fields": pa.array([json.dumps(dict(p.fields)) for p in latest.values()], pa.string()),
+                }
+            )
+            con.register("_latest_in", tb)
+            con.execute(
+                "INSERT INTO latest SELECT * FROM _latest_in ON CONFLICT (series) DO UPDATE"
+                " SET time = excluded.time, fields = excluded.fields WHERE excluded.time >= latest.time"
+            )
+            con.unregister("_latest_in")
+            con.commit()
+        except duckdb.Error as exc:
+            self._series = snapshot
+            with _suppress_duck():
+                con.rollback()
+            raise _map_error(exc) from exc
+
+    def _insert(
+        self,
+        con: duckdb.DuckDBPyConnection,
+        m: MeasurementSchema,
+        keyed: dict[tuple[int, int], Point],
+    ) -> None:
+        cols: dict[str, list[FieldValue | None]] = {f: [] for f in m.fields}
+        for p in keyed.values():
+            values = dict(p.fields)
+            unknown = values.keys() - cols.keys()
+            if unknown:
+                raise StoreError(f"{m.name}: unknown fields {sorted(unknown)}", retryable=False)
+            for f, col in cols.items():
+                col.append(values.get(f))
+        try:
+            data = {
+                "series": pa.array([k[0] for k in keyed], pa.int32()),
+                "time": pa.array([k[1] for k in keyed], pa.int64()),
+            } | {f: pa.array(col, _ARROW_TYPE[m.fields[f]]) for f, col in cols.items()}
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
+            raise StoreError(f"{m.name}: a field has the wrong type: {exc}", retryable=False) from exc
+        con.register("_batch_in", pa.table(data))
+        con.execute(f"INSERT OR REPLACE INTO {_table(m)} SELECT * FROM _batch_in")
+        con.unregister("_batch_in")
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if not letters:
+            return
+        rows = [(d.received_ms, d.source, d.topic, d.payload, d.reason, d.detail) for d in letters]
+
+        def run() -> None:
+            try:
+                self._writer().executemany("INSERT INTO dead_letters VALUES (?, ?, ?, ?, ?, ?)", rows)
+            except duckdb.Error as exc:
+                raise _map_error(exc) from exc
+
+        await self._on(self._wpool, run)
+
+    # --- reads ------------------------------------------------------------------------------
+    async def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
+        def run() -> list[tuple[Any, ...]]:
+            if self._reader is None:
+                raise StoreError("the embedded store is not open", retryable=False)
+            try:
+                return self._reader.execute(sql, params).fetchall()
+            except duckdb.Error as exc:
+                raise _map_error(exc) from exc
+
+        return await self._on(self._rpool, run)
+
+    async def query_series(self, query: SeriesQuery) -> list[SeriesRow]:
+        m = MEASUREMENTS.get(query.measurement)
+        if m is None:
+            raise QueryError(f"unknown measurement {query.measurement!r}")
+        fields = query.fields or tuple(m.fields)
+        for f in fields:
+            if f not in m.fields:
+                raise QueryError(f"{m.name} has no field {f!r}; fields: {', '.join(m.fields)}")
+        where = ["s.measurement = ?"]
+        params: list[Any] = [m.name]
+        if query.device is not None:
+            where.append("s.device = ?")
+            params.append(query.device)
+        if query.start_ms is not None:
+            where.append("t.time >= ?")
+            params.append(query.start_ms)
+        if query.stop_ms is not None:
+            where.append("t.time < ?")
+            params.append(query.stop_ms)
+        source = f"{_table(m)} t JOIN series s ON s.id = t.series WHERE {' AND '.join(where)}"
+        if query.fn is None:
+            select = ", ".join(f't."{f}"' for f in fields)
+            sql = f"SELECT t.time, {select} FROM {source} ORDER BY t.time LIMIT {int(query.limit)}"
+        else:
+            if query.fn not in _AGG_SQL:
+                raise QueryError(f"unknown aggregate {query.fn!r}")
+            exprs = []
+            for f in fields:
+                kind = m.fields[f]
+                if kind == "str" and query.fn not in ("count", "last"):
+                    raise QueryError(f"{f} is text: only count and last apply")
+                col = f't."{f}"' if kind != "bool" else f'CAST(t."{f}" AS DOUBLE)'
+                exprs.append(_AGG_SQL[query.fn].format(f=col).replace("time)", "t.time)"))
+            every = int(query.every_ms) if query.every_ms else None
+            bucket = f"(t.time // {every}) * {every}" if every else "min(t.time)"
+            group = "GROUP BY 1 ORDER BY 1" if every else ""
+            sql = f"SELECT {bucket}, {', '.join(exprs)} FROM {source} {group} LIMIT {int(query.limit)}"
+        rows = await self._read(sql, params)
+        return [
+            SeriesRow(int(r[0]), tuple(zip(fields, (_plain(v) for v in r[1:]), strict=True)))
+            for r in rows
+            if r[0] is not None
+        ]
+
+    async def latest(self, measurement: str) -> list[LatestValue]:
+        rows = await self._read(
+            "SELECT s.device, l.time, s.tags, l.fields FROM latest l JOIN series s ON s.id = l.series"
+            " WHERE s.measurement = ? ORDER BY s.device, l.time",
+            [measurement],
+        )
+        return [
+            LatestValue(
+                measurement,
+                device or "",
+                int(t),
+                tuple(sorted(json.loads(tags).items())),
+                tuple(json.loads(fields).items()),
+            )
+            for device, t, tags, fields in rows
+        ]
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        rows = await self._read(
+            "SELECT received_ms, source, topic, payload, reason, detail FROM dead_letters"
+            " ORDER BY received_ms DESC LIMIT ?",
+            [limit],
+        )
+        return [DeadLetter(int(r[0]), r[1], r[2], bytes(r[3]), r[4], r[5]) for r in rows]
+
+    async def ping(self) -> None:
+        await self._read("SELECT 1", [])
+
+
+def _plain(v: object) -> FieldValue | None:
+    if v is None or isinstance(v, bool | int | float | str):
+        return v
+    return float(v)  # type: ignore[arg-type]  # DuckDB decimals from sum/avg
+
+
+def _map_error(exc: duckdb.Error) -> StoreError:
+    # Constraint and conversion errors will fail again; I/O and transaction conflicts may not.
+    retryable = isinstance(exc, duckdb.IOException | duckdb.TransactionException)
+    return StoreError(f"embedded store: {exc}", retryable=retryable)
+
+
+class _suppress_duck:  # noqa: N801 - used as a statement, like contextlib.suppress
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, et: type[BaseException] | None, ev: BaseException | None, tb: object) -> bool:
+        return et is not None and issubclass(et, duckdb.Error)

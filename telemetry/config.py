@@ -1,0 +1,257 @@
+"""Typed configuration (CONTRACT §7): one TOML file plus ``TELEMETRY_<SECTION>__<KEY>``
+environment variables, which win over the file. Unknown keys and bad values fail at start-up
+with the key's path and the reason. Never instantiated at import time: call :func:`load_settings`.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+
+from telemetry.errors import ConfigError
+
+ENV_PREFIX = "TELEMETRY_"
+DEFAULT_TOKEN = "change-me"  # noqa: S105 - the documented placeholder that start-up refuses
+DEMO_TOKENS = {
+    "demo-viewer": "viewer",
+    "demo-manager": "manager",
+    "demo-pilot": "pilot",
+    "demo-admin": "admin",
+}
+
+Role = Literal["viewer", "manager", "pilot", "admin"]
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class SiteConfig(_Section):
+    timezone: str = "Asia/Shanghai"
+    district: str = Field("haishu", min_length=1)
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, v: str) -> str:
+        try:
+            ZoneInfo(v)
+        except (ZoneInfoNotFoundError, ValueError) as exc:
+            raise ValueError(f"unknown time zone {v!r}") from exc
+        return v
+
+
+class MqttConfig(_Section):
+    url: str = "mqtt://127.0.0.1:1883"
+    username: str = ""
+    password: str = ""
+    ca_file: str = ""
+    cert_file: str = ""
+    key_file: str = ""
+    client_id: str = Field("telemetry-1", min_length=1, max_length=64)
+    root: str = Field("city/haishu", min_length=1)
+    shared_group: str = ""
+    # Extensions (documented in README):
+    protocol: Literal["5", "3.1.1"] = "5"
+    qos: int = Field(1, ge=0, le=1)
+    receive_maximum: int = Field(100, ge=1, le=65535)  # unacknowledged QoS-1 messages in flight
+    session_expiry_s: int = Field(7 * 86400, ge=86400)
+    keepalive_s: int = Field(30, ge=5, le=3600)
+    reconnect_max_s: float = Field(30.0, gt=0, le=30)
+    max_future_s: float = Field(300.0, ge=0)  # readings further ahead than this are rejected
+
+    @field_validator("url")
+    @classmethod
+    def _scheme(cls, v: str) -> str:
+        if v != "embedded" and not re.match(r"^mqtts?://[^:/]+(:\d{1,5})?/?$", v):
+            raise ValueError("expected mqtt://HOST[:PORT], mqtts://HOST[:PORT] or 'embedded'")
+        return v
+
+    @field_validator("root")
+    @classmethod
+    def _root(cls, v: str) -> str:
+        if any(c in v for c in "+#") or v.startswith("/") or v.endswith("/"):
+            raise ValueError("a topic prefix without wildcards or leading/trailing '/'")
+        return v
+
+
+class MavlinkConfig(_Section):
+    endpoints: list[str] = Field(default_factory=lambda: ["udpin:0.0.0.0:14550"])
+    signing_key: str = ""
+
+    @field_validator("signing_key")
+    @classmethod
+    def _hex(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ValueError("expected 64 hex digits (a 32-byte key) or empty")
+        return v
+
+
+class StoreConfig(_Section):
+    backend: Literal["embedded", "influxdb1", "influxdb2"] = "embedded"
+    path: str = "data"
+    url: str = "http://127.0.0.1:8086"
+    database: str = "telemetry"
+    username: str = ""
+    password: str = ""
+    org: str = ""
+    bucket: str = "telemetry"
+    token: str = ""
+
+
+class SpoolConfig(_Section):
+    path: str = "data/spool"
+    max_bytes: int = Field(1 << 30, ge=1 << 20)
+
+
+class PipelineConfig(_Section):
+    """Extension: the bounded queue and the batching of the pipeline."""
+
+    queue_size: int = Field(20_000, ge=10)
+    batch_size: int = Field(5_000, ge=1, le=100_000)
+    flush_interval_s: float = Field(0.2, gt=0, le=60)
+
+
+class TokenConfig(_Section):
+    token: str = Field(min_length=1)
+    role: Role = "viewer"
+
+
+class ApiConfig(_Section):
+    host: str = "127.0.0.1"
+    port: int = Field(8000, ge=0, le=65535)
+    tokens: list[TokenConfig] = Field(default_factory=lambda: [TokenConfig(token=DEFAULT_TOKEN)])
+
+
+class AssetsConfig(_Section):
+    dir: str = "assets"
+    strict: bool = False
+
+
+class AirportConfig(_Section):
+    icao: str
+    lat: float = Field(ge=-90, le=90)
+    lon: float = Field(ge=-180, le=180)
+    runway_bearing_deg: float = Field(ge=0, lt=360)
+    runway_length_m: float = Field(gt=0)
+    half_width_m: float = Field(10_000, gt=0)
+    end_extension_m: float = Field(20_000, ge=0)
+
+
+class AirspaceConfig(_Section):
+    max_true_height_m: float = Field(120, gt=0)
+    dem: str = ""
+    airports: list[AirportConfig] = Field(
+        default_factory=lambda: [
+            AirportConfig(
+                icao="ZSNB", lat=29.8267, lon=121.4619, runway_bearing_deg=128, runway_length_m=3200
+            )
+        ]
+    )
+
+
+class Settings(BaseSettings):
+    """The whole configuration. Environment variables win over the file's values."""
+
+    model_config = SettingsConfigDict(
+        env_prefix=ENV_PREFIX, env_nested_delimiter="__", extra="forbid", frozen=True
+    )
+
+    site: SiteConfig = SiteConfig()
+    mqtt: MqttConfig = MqttConfig()
+    mavlink: MavlinkConfig = MavlinkConfig()
+    store: StoreConfig = StoreConfig()
+    spool: SpoolConfig = SpoolConfig()
+    pipeline: PipelineConfig = PipelineConfig()
+    api: ApiConfig = ApiConfig()
+    assets: AssetsConfig = AssetsConfig()
+    airspace: AirspaceConfig = AirspaceConfig()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        return (env_settings, init_settings)
+
+
+_SECTIONS = frozenset(Settings.model_fields)
+
+
+def _unknown_env(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    problems = []
+    for name in environ:
+        if not name.startswith(ENV_PREFIX):
+            continue
+        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
+        if section not in _SECTIONS:
+            problems.append((f"{name}", f"unknown section {section!r}"))
+        elif not key:
+            problems.append((name, "expected TELEMETRY_<SECTION>__<KEY>"))
+    return problems
+
+
+def _format(exc: ValidationError, source: str) -> list[tuple[str, str]]:
+    out = []
+    for err in exc.errors():
+        path = ".".join(str(p) for p in err["loc"]) or "(root)"
+        msg = err["msg"].removeprefix("Value error, ")
+        if err["type"] == "extra_forbidden":
+            msg = "unknown key"
+        out.append((path, f"{msg} ({source})"))
+    return out
+
+
+def load_settings(path: str | Path | None = None, *, overrides: dict[str, Any] | None = None) -> Settings:
+    """Read the TOML file (optional), overlay the environment, validate everything.
+
+    Raises :class:`ConfigError` listing every problem with its key path.
+    """
+    data: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
+        except FileNotFoundError as exc:
+            raise ConfigError([(str(path), "file not found")]) from exc
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
+    for section, values in (overrides or {}).items():
+        data.setdefault(section, {}).update(values)
+    problems = _unknown_env(os.environ)
+    if problems:
+        raise ConfigError(problems)
+    try:
+        return Settings(**data)
+    except ValidationError as exc:
+        raise ConfigError(_format(exc, f"from {source} or {ENV_PREFIX}* variables")) from exc
+
+
+def production_problems(settings: Settings) -> list[tuple[str, str]]:
+    """What `serve` refuses but `check-config` only reports and `demo` allows."""
+    problems = []
+    for i, tok in enumerate(settings.api.tokens):
+        if tok.token == DEFAULT_TOKEN:
+            problems.append(
+                (
+                    f"api.tokens.{i}.token",
+                    f"the default token {DEFAULT_TOKEN!r} is refused outside demo",
+                )
+            )
+        if tok.token in DEMO_TOKENS:
+            problems.append((f"api.tokens.{i}.token", "demo tokens are refused outside demo"))
+    if not settings.api.tokens:
+        problems.append(("api.tokens", "at least one token is needed"))
+    return problems

@@ -1,0 +1,54 @@
+"""Prometheus metrics (CONTRACT §6). One registry per service instance, never a global one."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry(auto_describe=True)
+        r = self.registry
+        self.received = Counter(
+            "telemetry_received", "Input messages accepted, by source", ["source"], registry=r
+        )
+        self.written = Counter(
+            "telemetry_written",
+            "Points durably written, by measurement",
+            ["measurement"],
+            registry=r,
+        )
+        self.rejected = Counter(
+            "telemetry_rejected",
+            "Inputs sent to the dead-letter store, by reason",
+            ["reason"],
+            registry=r,
+        )
+        self.dropped = Counter(
+            "telemetry_dropped",
+            "Inputs lost without a dead letter (the promise: stays 0)",
+            registry=r,
+        )
+        self.spooled = Gauge("telemetry_spooled", "Points waiting in the durable spool", registry=r)
+        self.queue_depth = Gauge(
+            "telemetry_queue_envelopes", "Messages waiting in the pipeline queue", registry=r
+        )
+        self.unacked = Gauge(
+            "telemetry_unacked_messages",
+            "MQTT QoS-1 messages received but not yet acknowledged",
+            registry=r,
+        )
+        self.store_errors = Counter(
+            "telemetry_store_errors", "Failed store calls, by retryable", ["retryable"], registry=r
+        )
+        self.batch_seconds = Histogram(
+            "telemetry_batch_write_seconds", "Time to write one batch durably", registry=r
+        )
+        self.mqtt_connected = Gauge("telemetry_mqtt_connected", "1 while the MQTT session is up", registry=r)
+        self.mqtt_connects = Counter(
+            "telemetry_mqtt_connects", "MQTT connections established (1 + reconnects)", registry=r
+        )
+        self.dropped.inc(0)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,193 @@
+"""The pipeline: a bounded queue, batches by size and by time, durable writes, then acks.
+
+Collectors run in their own threads and cross into asyncio only through
+:meth:`Pipeline.submit_threadsafe` (``loop.call_soon_threadsafe``). A message is acknowledged
+after the batch holding its points and dead letters has been written; a store failure is retried
+with capped back-off and never turns into a silent drop. A batch the store rejects as invalid is
+split to isolate the bad points, which become dead letters with the store's message.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import threading
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Sequence
+from typing import TypeVar
+
+from telemetry.config import PipelineConfig
+from telemetry.errors import StoreError
+from telemetry.health import Health
+from telemetry.metrics import Metrics
+from telemetry.ports import Envelope, Store
+from telemetry.records import DeadLetter, Point
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_BACKOFF_START_S = 0.1
+_BACKOFF_MAX_S = 10.0
+
+
+def now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Pipeline:
+    def __init__(self, store: Store, metrics: Metrics, health: Health, config: PipelineConfig) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._health = health
+        self._cfg = config
+        self._room = threading.BoundedSemaphore(config.queue_size)
+        self._queue: asyncio.Queue[Envelope] = asyncio.Queue()
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = threading.Event()
+        self._idle = asyncio.Event()
+        self._idle.set()
+
+    # --- entrance -------------------------------------------------------------------------
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        self._loop = loop
+
+    @property
+    def closed(self) -> bool:
+        return self._closing.is_set()
+
+    def submit_threadsafe(self, envelope: Envelope, timeout_s: float) -> bool:
+        """From a collector thread: wait for room (back-pressure), then hand over."""
+        if self._loop is None or self._closing.is_set():
+            return False
+        if not self._room.acquire(timeout=timeout_s):
+            return False
+        self._metrics.received.labels(envelope.source).inc()
+        self._loop.call_soon_threadsafe(self._enqueue, envelope)
+        return True
+
+    async def submit(self, envelope: Envelope) -> None:
+        """From the event loop (replay, tests): wait for room without blocking the loop."""
+        if self._closing.is_set():
+            raise RuntimeError("the pipeline is closed")
+        # The semaphore is shared with collector threads: poll it rather than block the loop.
+        while not self._room.acquire(blocking=False):  # noqa: ASYNC110
+            await asyncio.sleep(0.005)
+        self._metrics.received.labels(envelope.source).inc()
+        self._enqueue(envelope)
+
+    def _enqueue(self, envelope: Envelope) -> None:
+        self._idle.clear()
+        self._queue.put_nowait(envelope)
+        self._metrics.queue_depth.set(self._queue.qsize())
+
+    # --- consumer -------------------------------------------------------------------------
+    async def run(self) -> None:
+        """Consume until cancelled; on cancellation the batch in hand is still written."""
+        self._loop = asyncio.get_running_loop()
+        self._health.set("pipeline", "up")
+        while True:
+            batch = await self._collect()
+            try:
+                await self._write(batch)
+            except asyncio.CancelledError:
+                # Finish this batch so that nothing accepted is left unacknowledged half-way.
+                await asyncio.shield(self._write(batch))
+                raise
+
+    async def drain(self, timeout_s: float = 30.0) -> bool:
+        """Wait until every accepted envelope has been written and acknowledged."""
+        self._closing.set()
+        try:
+            await asyncio.wait_for(self._idle.wait(), timeout_s)
+        except TimeoutError:
+            return False
+        return True
+
+    async def _collect(self) -> list[Envelope]:
+        first = await self._queue.get()
+        batch = [first]
+        points = len(first.decoded.records)
+        deadline = time.monotonic() + self._cfg.flush_interval_s
+        while points < self._cfg.batch_size:
+            try:
+                env = self._queue.get_nowait()
+            except asyncio.QueueEmpty:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    break
+                try:
+                    async with asyncio.timeout(remaining):
+                        env = await self._queue.get()
+                except TimeoutError:
+                    break
+            batch.append(env)
+            points += len(env.decoded.records)
+        return batch
+
+    async def _write(self, batch: list[Envelope]) -> None:
+        points = [r.to_point() for env in batch for r in env.decoded.records]
+        letters = [d for env in batch for d in env.decoded.dead_letters]
+        started = time.monotonic()
+        letters += await self._write_points(points)
+        if letters:
+            await self._retrying(self._store.write_dead_letters, letters)
+            for reason, n in Tally(d.reason for d in letters).items():
+                self._metrics.rejected.labels(reason).inc(n)
+        self._metrics.batch_seconds.observe(time.monotonic() - started)
+        for env in batch:
+            if env.ack is not None:
+                env.ack()
+            self._room.release()
+        self._metrics.queue_depth.set(self._queue.qsize())
+        if self._queue.empty():
+            self._idle.set()
+
+    async def _write_points(self, points: list[Point]) -> list[DeadLetter]:
+        """Write points; return dead letters for the points the store refuses as invalid."""
+        if not points:
+            return []
+        try:
+            await self._retrying(self._store.write, points)
+        except StoreError as exc:  # not retryable: isolate the bad points by halving
+            if len(points) == 1:
+                p = points[0]
+                return [
+                    DeadLetter(
+                        now_ms(),
+                        "store",
+                        p.measurement,
+                        repr(p).encode(),
+                        "store_rejected",
+                        str(exc),
+                    )
+                ]
+            mid = len(points) // 2
+            return await self._write_points(points[:mid]) + await self._write_points(points[mid:])
+        for measurement, n in Tally(p.measurement for p in points).items():
+            self._metrics.written.labels(measurement).inc(n)
+        return []
+
+    async def _retrying(self, call: Callable[[Sequence[T]], Awaitable[None]], items: Sequence[T]) -> None:
+        """Retry retryable store errors with capped, jittered back-off until they succeed."""
+        delay = _BACKOFF_START_S
+        failing = False
+        while True:
+            try:
+                await call(items)
+            except StoreError as exc:
+                self._metrics.store_errors.labels(str(exc.retryable).lower()).inc()
+                if not exc.retryable:
+                    raise
+                if not failing:
+                    log.warning("store %s failing, retrying with back-off: %s", self._store.name, exc)
+                    failing = True
+                self._health.set("store", "down", str(exc))
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, _BACKOFF_MAX_S)
+                continue
+            if failing:
+                log.warning("store %s recovered", self._store.name)
+                self._health.set("store", "up")
+            return

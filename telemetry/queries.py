@@ -1,0 +1,40 @@
+"""Typed query requests and answers shared by stores and the API."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+from telemetry.records import FieldValue
+
+AggregateFn = Literal["mean", "max", "min", "sum", "count", "last"]
+AGGREGATES: tuple[AggregateFn, ...] = ("mean", "max", "min", "sum", "count", "last")
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesQuery:
+    measurement: str
+    fields: tuple[str, ...]
+    device: str | None = None
+    start_ms: int | None = None
+    stop_ms: int | None = None  # exclusive
+    every_ms: int | None = None  # window length; with fn: one row per window
+    fn: AggregateFn | None = None
+    limit: int = 10_000
+
+
+@dataclass(frozen=True, slots=True)
+class SeriesRow:
+    time_ms: int  # the point's time, or the window's start
+    values: tuple[tuple[str, FieldValue | None], ...]
+
+
+@dataclass(frozen=True, slots=True)
+class LatestValue:
+    """The newest point of one series (one device's tag set)."""
+
+    measurement: str
+    device: str
+    time_ms: int
+    tags: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, FieldValue], ...]

@@ -1,0 +1,165 @@
+"""Frozen, typed records: what every input becomes once, at the edge.
+
+Each record knows its stored form (:class:`Point`, CONTRACT §4). Units are in the names.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+FieldValue = float | int | str | bool
+
+
+@dataclass(frozen=True, slots=True)
+class Point:
+    """One stored point: measurement, tags (sorted), fields and a UTC time in milliseconds.
+
+    Two points with the same measurement, tags and time are the same point (idempotent storage).
+    """
+
+    measurement: str
+    tags: tuple[tuple[str, str], ...]
+    fields: tuple[tuple[str, FieldValue], ...]
+    time_ms: int
+
+    @staticmethod
+    def make(
+        measurement: str,
+        tags: dict[str, str | None],
+        fields: dict[str, FieldValue | None],
+        time_ms: int,
+    ) -> Point:
+        """Build a point, leaving out tags and fields that are ``None``."""
+        return Point(
+            measurement,
+            tuple(sorted((k, v) for k, v in tags.items() if v is not None)),
+            tuple((k, v) for k, v in fields.items() if v is not None),
+            time_ms,
+        )
+
+    def tag(self, name: str) -> str | None:
+        return next((v for k, v in self.tags if k == name), None)
+
+    def field(self, name: str) -> FieldValue | None:
+        return next((v for k, v in self.fields if k == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class GaugeReading:
+    gauge: str
+    district: str
+    time_ms: int
+    depth_cm: float
+    road: str | None = None
+    battery_v: float | None = None
+    seq: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "water_depth",
+            {"gauge": self.gauge, "district": self.district, "road": self.road},
+            {"depth_cm": self.depth_cm, "battery_v": self.battery_v},
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToiletReading:
+    toilet: str
+    district: str
+    time_ms: int
+    entries: int | None = None
+    total: int | None = None
+    occupancy: int | None = None
+    nh3_mg_m3: float | None = None
+    h2s_mg_m3: float | None = None
+    seq: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "toilet_footfall",
+            {"toilet": self.toilet, "district": self.district},
+            {
+                "entries": self.entries,
+                "total": self.total,
+                "occupancy": self.occupancy,
+                "nh3_mg_m3": self.nh3_mg_m3,
+                "h2s_mg_m3": self.h2s_mg_m3,
+            },
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class ToiletEvent:
+    toilet: str
+    district: str
+    time_ms: int
+    type: str
+    by: str | None = None
+    seq: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "toilet_event",
+            {"toilet": self.toilet, "district": self.district, "type": self.type},
+            {"by": self.by if self.by is not None else ""},
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class VehicleFix:
+    """A GPS fix, already converted to WGS84; ``source_crs`` is what the device sent."""
+
+    vehicle: str
+    district: str
+    fleet: str
+    time_ms: int
+    lat: float
+    lon: float
+    source_crs: str = "WGS84"
+    speed_kmh: float | None = None
+    heading_deg: float | None = None
+    hdop: float | None = None
+    working: bool | None = None
+    seq: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "vehicle_position",
+            {"vehicle": self.vehicle, "district": self.district, "fleet": self.fleet},
+            {
+                "lat": self.lat,
+                "lon": self.lon,
+                "speed_kmh": self.speed_kmh,
+                "heading_deg": self.heading_deg,
+                "hdop": self.hdop,
+                "working": self.working,
+                "crs": self.source_crs,
+            },
+            self.time_ms,
+        )
+
+
+Record = GaugeReading | ToiletReading | ToiletEvent | VehicleFix
+
+
+@dataclass(frozen=True, slots=True)
+class DeadLetter:
+    """An input that was not written as telemetry, kept with why."""
+
+    received_ms: int
+    source: str  # "mqtt", "mavlink", ...
+    topic: str
+    payload: bytes
+    reason: str  # short metric label
+    detail: str  # human explanation
+
+
+@dataclass(frozen=True, slots=True)
+class Decoded:
+    """What one input message became: records, or a dead letter (never both empty)."""
+
+    records: tuple[Record, ...] = ()
+    dead_letters: tuple[DeadLetter, ...] = field(default=())

@@ -1,0 +1,123 @@
+"""The stored schema of CONTRACT §4 as data: one declaration per measurement.
+
+Stores build their tables from it and the API validates queries against it, so a new
+measurement is one entry here and nothing else.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from types import MappingProxyType
+from typing import Literal
+
+FieldType = Literal["float", "int", "str", "bool"]
+
+
+@dataclass(frozen=True, slots=True)
+class MeasurementSchema:
+    name: str
+    device_tag: str  # the tag that names the device (gauge, toilet, vehicle, drone)
+    tags: tuple[str, ...]  # every tag, device tag first
+    fields: MappingProxyType[str, FieldType]
+
+    def numeric_fields(self) -> tuple[str, ...]:
+        return tuple(n for n, t in self.fields.items() if t in ("float", "int", "bool"))
+
+
+def _m(name: str, tags: tuple[str, ...], fields: dict[str, FieldType]) -> MeasurementSchema:
+    return MeasurementSchema(name, tags[0], tags, MappingProxyType(fields))
+
+
+MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
+    {
+        s.name: s
+        for s in (
+            _m(
+                "water_depth",
+                ("gauge", "district", "road"),
+                {"depth_cm": "float", "battery_v": "float"},
+            ),
+            _m(
+                "toilet_footfall",
+                ("toilet", "district"),
+                {
+                    "entries": "int",
+                    "total": "int",
+                    "occupancy": "int",
+                    "nh3_mg_m3": "float",
+                    "h2s_mg_m3": "float",
+                },
+            ),
+            _m("toilet_event", ("toilet", "district", "type"), {"by": "str"}),
+            _m(
+                "vehicle_position",
+                ("vehicle", "district", "fleet"),
+                {
+                    "lat": "float",
+                    "lon": "float",
+                    "speed_kmh": "float",
+                    "heading_deg": "float",
+                    "hdop": "float",
+                    "working": "bool",
+                    "crs": "str",  # extension: the source CRS the fix arrived in
+                },
+            ),
+            _m(
+                "drone_state",
+                ("drone",),
+                {
+                    "lat": "float",
+                    "lon": "float",
+                    "alt_msl_m": "float",
+                    "alt_rel_m": "float",
+                    "groundspeed_ms": "float",
+                    "heading_deg": "float",
+                    "battery_pct": "float",
+                    "voltage_v": "float",
+                    "mode": "str",
+                    "armed": "bool",
+                    "mission_seq": "int",
+                    "gps_fix": "int",
+                    "satellites": "int",
+                },
+            ),
+            _m(
+                "flood_alert",
+                ("gauge", "level"),
+                {
+                    "depth_cm": "float",
+                    "rise_cm_per_10min": "float",
+                    "reason": "str",
+                    "alert_id": "str",
+                },
+            ),
+            _m(
+                "route_compliance",
+                ("vehicle", "route", "segment"),
+                {
+                    "coverage_ratio": "float",
+                    "valid_passes": "int",
+                    "planned_passes": "int",
+                    "overspeed_ratio": "float",
+                    "off_route_s": "float",
+                    "gap_s": "float",
+                },
+            ),
+            _m(
+                "mission_event",
+                ("drone", "mission"),
+                {"event": "str", "seq": "int", "detail": "str"},
+            ),
+        )
+    }
+)
+
+# The device kinds of the MQTT contract and the measurement holding their telemetry.
+KIND_MEASUREMENT: MappingProxyType[str, str] = MappingProxyType(
+    {
+        "gauge": "water_depth",
+        "toilet": "toilet_footfall",
+        "vehicle": "vehicle_position",
+        "drone": "drone_state",
+    }
+)
