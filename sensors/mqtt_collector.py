@@ -5,8 +5,10 @@
 - Subscriptions are (re)made in every ``on_connect``: no silent consumer after a broker restart.
 - paho reconnects by itself with exponential back-off capped at ``reconnect_max_s`` (≤ 30 s).
 - A QoS-1 message is acknowledged only when the pipeline has written its points or its dead
-  letter. Unacknowledged messages are bounded by MQTT 5 Receive Maximum (and, for 3.1.1 brokers,
-  by the broker's in-flight limit plus the pipeline's bounded queue, which blocks this thread).
+  letter. Unacknowledged messages are bounded by ``receive_maximum``: we announce it to MQTT 5
+  brokers *and* enforce it here, because Mosquitto 2.0.11 was measured sending hundreds beyond it
+  once acknowledgements flow (docs/decisions.md). When the bound is reached this thread waits,
+  so TCP flow control holds the backlog at the broker.
 - An acknowledgement that arrives after the connection it belongs to was lost is dropped: the
   broker redelivers the message on the new connection and the write is idempotent. (Acking it
   on the new connection could acknowledge a different message that reused the packet id.)
@@ -83,6 +85,7 @@ class MqttCollector:
             self._filters = [f"$share/{cfg.shared_group}/{f}" for f in self._filters]
         self._stop = threading.Event()
         self._lock = threading.Lock()
+        self._acked = threading.Condition(self._lock)
         self._generation = 0
         self._unacked = 0
         self._client: mqtt.Client | None = None
@@ -135,10 +138,11 @@ class MqttCollector:
             self._health.set("mqtt", "down", f"connection refused: {reason}")
             log.warning("MQTT connection refused: %s", reason)
             return
-        with self._lock:
+        with self._acked:
             self._generation += 1
             self._unacked = 0
             self._metrics.unacked.set(0)
+            self._acked.notify_all()
         client.subscribe([(f, self._cfg.qos) for f in self._filters])
         self._metrics.mqtt_connected.set(1)
         self._metrics.mqtt_connects.inc()
@@ -160,7 +164,9 @@ class MqttCollector:
         decoded = decode_message(msg.topic, bytes(msg.payload), received_ms, self._ctx)
         ack = None
         if msg.qos > 0:
-            with self._lock:
+            with self._acked:
+                while self._unacked >= self._cfg.receive_maximum and not self._stop.is_set():
+                    self._acked.wait(_SUBMIT_WAIT_S)
                 generation = self._generation
                 self._unacked += 1
                 self._metrics.unacked.set(self._unacked)
@@ -173,11 +179,12 @@ class MqttCollector:
 
     def _acker(self, client: mqtt.Client, mid: int, qos: int, generation: int) -> Any:
         def ack() -> None:
-            with self._lock:
+            with self._acked:
                 if generation != self._generation:
                     return  # the broker redelivers on the new connection
                 self._unacked -= 1
                 self._metrics.unacked.set(self._unacked)
+                self._acked.notify()
             client.ack(mid, qos)
 
         return ack

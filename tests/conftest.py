@@ -1,0 +1,28 @@
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.servers import Mosquitto
+
+
+@pytest.fixture
+def mosquitto(tmp_path: Path) -> Iterator[Mosquitto]:
+    broker = Mosquitto(tmp_path / "mosquitto")
+    broker.start()
+    try:
+        yield broker
+    finally:
+        broker.stop()
+
+
+@pytest.fixture(autouse=True)
+def _no_telemetry_env(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Tests build their configuration explicitly; the developer's TELEMETRY_* must not leak in."""
+    import os
+
+    for name in list(os.environ):
+        if name.startswith("TELEMETRY_"):
+            monkeypatch.delenv(name)

@@ -1,0 +1,92 @@
+"""Real servers for integration tests, started on free loopback ports (no mocks)."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def wait_port(port: int, timeout_s: float = 10.0) -> None:
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.05)
+    raise TimeoutError(f"nothing listens on 127.0.0.1:{port} after {timeout_s} s")
+
+
+def find_binary(name: str) -> str | None:
+    return shutil.which(name) or next(
+        (str(p) for p in (Path("/usr/sbin") / name, Path("/usr/bin") / name) if p.exists()), None
+    )
+
+
+class Mosquitto:
+    """A Mosquitto broker in a temporary folder. ``restart()`` keeps its port and, with
+    persistence on, its sessions and queued messages (saved on SIGTERM)."""
+
+    def __init__(self, workdir: Path, *, persistence: bool = True) -> None:
+        binary = find_binary("mosquitto")
+        if binary is None:
+            raise RuntimeError("mosquitto is not installed: apt-get install mosquitto (make test does)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "mosquitto.conf"
+        self.conf.write_text(
+            f"listener {self.port} 127.0.0.1\n"
+            "allow_anonymous true\n"
+            # Running as root, Mosquitto would switch to its own user and fail to save its
+            # persistence file in our temporary folder.
+            "user root\n"
+            # The settings the no-loss guarantee needs (ARCHITECTURE.md): no per-session queue
+            # limit, persistence on so that a restart keeps sessions and queued messages.
+            "max_queued_messages 0\n"
+            f"persistence {'true' if persistence else 'false'}\n"
+            f"persistence_location {self.dir}/\n"
+            "log_dest stderr\n"
+            "log_type error\n"
+            "log_type warning\n"
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"mqtt://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        log = (self.dir / "mosquitto.log").open("ab")
+        self.proc = subprocess.Popen([self.binary, "-c", str(self.conf)], stdout=log, stderr=log)
+        wait_port(self.port)
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def restart(self, pause_s: float = 0.5) -> None:
+        self.stop()
+        time.sleep(pause_s)
+        self.start()
+
+
+def env_without_telemetry() -> dict[str, str]:
+    return {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}

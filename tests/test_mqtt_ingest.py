@@ -1,0 +1,188 @@
+"""Integration: a real Mosquitto, the real service (lifespan, collector, pipeline, DuckDB) and
+its HTTP API."""
+
+from __future__ import annotations
+
+import re
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from telemetry.assets import load_registry, sample_assets_dir
+from telemetry.config import load_settings
+from tests.mqtt_util import publish_all, wait_until
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+ROOT = "city/haishu"
+T0 = 1_795_564_800_000
+AUTH = {"Authorization": "Bearer test-viewer"}
+
+
+def service(broker: Mosquitto, data: Path, client_id: str = "telemetry-test", **mqtt: Any) -> TestClient:
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(data)},
+            "mqtt": {"url": broker.url, "client_id": client_id, **mqtt},
+            "api": {"tokens": [{"token": "test-viewer", "role": "viewer"}]},
+            "pipeline": {"flush_interval_s": 0.05},
+        }
+    )
+    return TestClient(create_app(settings, registry=load_registry(sample_assets_dir())))
+
+
+@pytest.fixture
+def client(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
+    with service(mosquitto, tmp_path / "store") as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        yield c
+
+
+def count(c: TestClient, device: str, measurement: str = "water_depth", field: str = "depth_cm") -> int:
+    r = c.get(
+        f"/api/v1/series/{measurement}",
+        params={"device": device, "fn": "count", "field": field},
+        headers=AUTH,
+    )
+    assert r.status_code == 200, r.text
+    items = r.json()["items"]
+    return int(items[0][field]) if items else 0
+
+
+def metric(c: TestClient, name: str) -> float:
+    text = c.get("/metrics").text
+    labels = "" if "{" in name else r"(?:\{[^}]*\})?"
+    pattern = rf"^{re.escape(name)}{labels} ([0-9.e+-]+)$"
+    values = [float(m.group(1)) for m in re.finditer(pattern, text, re.M)]
+    return sum(values)
+
+
+def gauge_messages(device: str, n: int, start: int = 0) -> list[tuple[str, dict[str, Any]]]:
+    return [
+        (
+            f"{ROOT}/gauge/{device}/telemetry",
+            {"ts": T0 + (start + i) * 1000, "depth_cm": float(i % 40), "seq": start + i},
+        )
+        for i in range(n)
+    ]
+
+
+def test_every_published_message_is_in_the_store_and_the_api(
+    client: TestClient, mosquitto: Mosquitto
+) -> None:
+    msgs = [m for g in ("G01", "G02", "G03") for m in gauge_messages(g, 200)]
+    backlog = [{"ts": T0 + 900_000 + i * 1000, "entries": 1, "total": 100 + i} for i in range(50)]
+    msgs.append((f"{ROOT}/toilet/T01/telemetry", backlog))
+    msgs.append((f"{ROOT}/toilet/T01/event", {"ts": T0, "type": "cleaned", "by": "张"}))
+    fix = {"ts": T0, "lat": 29.8744, "lon": 121.525, "speed_kmh": 6.0, "working": True}
+    msgs.append((f"{ROOT}/vehicle/SW001/telemetry", fix))
+    publish_all(mosquitto.url, msgs)
+
+    wait_until(
+        lambda: count(client, "G03") == 200 and count(client, "T01", "toilet_footfall", "total") == 50,
+        30,
+        "ingest",
+    )
+    assert count(client, "G01") == count(client, "G02") == 200
+
+    r = client.get("/api/v1/series/water_depth", params={"device": "G01", "limit": 3}, headers=AUTH)
+    assert r.json()["items"] == [
+        {"time": "2026-11-25T00:00:00.000Z", "depth_cm": 0.0, "battery_v": None},
+        {"time": "2026-11-25T00:00:01.000Z", "depth_cm": 1.0, "battery_v": None},
+        {"time": "2026-11-25T00:00:02.000Z", "depth_cm": 2.0, "battery_v": None},
+    ]
+    r = client.get(
+        "/api/v1/series/water_depth", params={"device": "G01", "every": "1m", "fn": "max"}, headers=AUTH
+    )
+    windows = r.json()["items"]
+    assert [w["time"] for w in windows] == [
+        "2026-11-25T00:00:00.000Z",
+        "2026-11-25T00:01:00.000Z",
+        "2026-11-25T00:02:00.000Z",
+        "2026-11-25T00:03:00.000Z",
+    ]
+    assert windows[0]["depth_cm"] == 39.0
+
+    devices = {d["id"]: d for d in client.get("/api/v1/devices", headers=AUTH).json()["items"]}
+    assert devices["G01"]["registered"] is True
+    assert devices["G01"]["last_seen"] == "2026-11-25T00:03:19.000Z"
+    assert devices["G01"]["last"] == {"depth_cm": 39.0}
+    assert devices["G05"]["last_seen"] is None  # registered, never heard from
+    assert devices["SW001"]["last"]["working"] is True
+    vehicles = client.get("/api/v1/devices", params={"kind": "vehicle"}, headers=AUTH).json()
+    assert {d["kind"] for d in vehicles["items"]} == {"vehicle"}
+
+    assert metric(client, 'telemetry_received_total{source="mqtt"}') == len(msgs)
+    assert metric(client, 'telemetry_written_total{measurement="water_depth"}') == 600
+    assert metric(client, 'telemetry_written_total{measurement="toilet_footfall"}') == 50
+    assert metric(client, "telemetry_dropped_total") == 0
+
+
+def test_malformed_input_is_counted_kept_and_the_service_stays_up(
+    client: TestClient, mosquitto: Mosquitto
+) -> None:
+    bad = [
+        (f"{ROOT}/gauge/G01/telemetry", b"{not json"),
+        (f"{ROOT}/gauge/G01/telemetry", b"\xff\xfe\xfd"),
+        (f"{ROOT}/gauge/G01/telemetry", {"ts": T0, "depth_cm": -4}),
+        (f"{ROOT}/gauge/G01/telemetry", {"depth_cm": 4}),
+        (f"{ROOT}/gauge/G01/alarm", {"ts": T0, "depth_cm": 4}),
+        (f"{ROOT}/gauge/G01/telemetry", {"ts": 4_000_000_000_000, "depth_cm": 4}),
+    ]
+    publish_all(mosquitto.url, [*bad, *gauge_messages("G04", 5)])
+    wait_until(lambda: count(client, "G04") == 5, 20, "good messages after bad ones")
+    wait_until(lambda: metric(client, "telemetry_rejected_total") >= 6, 10, "rejections")
+    assert metric(client, 'telemetry_rejected_total{reason="bad_json"}') == 1
+    assert metric(client, 'telemetry_rejected_total{reason="bad_utf8"}') == 1
+    assert metric(client, 'telemetry_rejected_total{reason="out_of_range"}') == 1
+    assert metric(client, 'telemetry_rejected_total{reason="missing_field"}') == 1
+    assert metric(client, 'telemetry_rejected_total{reason="unknown_channel"}') == 1
+    assert metric(client, 'telemetry_rejected_total{reason="future_timestamp"}') == 1
+    letters = client.get("/api/v1/dead-letters", headers=AUTH).json()["items"]
+    assert len(letters) == 6
+    assert {d["payload"] for d in letters} >= {"{not json"}
+    assert all(d["topic"].startswith(ROOT) and d["detail"] for d in letters)
+    assert client.get("/readyz").status_code == 200
+
+
+def test_broker_restart_mid_stream_resumes_by_itself_without_loss(
+    client: TestClient, mosquitto: Mosquitto
+) -> None:
+    first = gauge_messages("G05", 3000)
+    publish_all(mosquitto.url, first)
+    # Restart while the collector is still working through the backlog the broker holds.
+    mosquitto.restart()
+    wait_until(lambda: metric(client, "telemetry_mqtt_connects_total") >= 2, 30, "reconnect")
+    second = gauge_messages("G05", 1000, start=3000)
+    publish_all(mosquitto.url, second)
+    wait_until(lambda: count(client, "G05") == 4000, 60, "all 4000 messages")
+    ready = client.get("/readyz").json()
+    assert ready["components"]["mqtt"]["state"] == "up"
+
+
+def test_unacknowledged_messages_stay_bounded(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    """With Receive Maximum 20 the broker never has more than 20 QoS-1 messages in flight to us."""
+    seen: list[float] = []
+    stop = threading.Event()
+    with service(mosquitto, tmp_path / "store", client_id="bounded", receive_maximum=20) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+
+        def sample() -> None:
+            while not stop.is_set():
+                seen.append(metric(c, "telemetry_unacked_messages"))
+
+        sampler = threading.Thread(target=sample)
+        sampler.start()
+        try:
+            publish_all(mosquitto.url, gauge_messages("G02", 2000))
+            wait_until(lambda: count(c, "G02") == 2000, 60, "ingest")
+        finally:
+            stop.set()
+            sampler.join()
+    assert max(seen) <= 20
+    assert seen[-1] == 0

@@ -1,0 +1,157 @@
+"""Unit tests of the pipeline's logic with an in-memory store (the integration with the real
+store and broker is covered in test_mqtt_ingest.py)."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+from types import TracebackType
+
+from telemetry.config import PipelineConfig
+from telemetry.errors import StoreError
+from telemetry.health import Health
+from telemetry.metrics import Metrics
+from telemetry.pipeline import Pipeline
+from telemetry.ports import Envelope
+from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
+from telemetry.records import DeadLetter, Decoded, GaugeReading, Point
+
+T0 = 1_795_564_800_000
+
+
+class MemoryStore:
+    name = "memory"
+
+    def __init__(self, fail_times: int = 0, reject_depth: float | None = None) -> None:
+        self.points: list[Point] = []
+        self.letters: list[DeadLetter] = []
+        self.batches: list[int] = []
+        self.fail_times = fail_times
+        self.reject_depth = reject_depth
+
+    async def __aenter__(self) -> MemoryStore:
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        return None
+
+    async def write(self, points: Sequence[Point]) -> None:
+        if self.fail_times > 0:
+            self.fail_times -= 1
+            raise StoreError("connection refused", retryable=True)
+        if self.reject_depth is not None and any(p.field("depth_cm") == self.reject_depth for p in points):
+            raise StoreError("field type conflict", retryable=False)
+        self.batches.append(len(points))
+        self.points.extend(points)
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        self.letters.extend(letters)
+
+    async def query_series(self, query: SeriesQuery) -> list[SeriesRow]:
+        return []
+
+    async def latest(self, measurement: str) -> list[LatestValue]:
+        return []
+
+    async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
+        return self.letters[:limit]
+
+    async def ping(self) -> None:
+        return None
+
+
+def env(i: int, acks: list[int] | None = None, n: int = 1) -> Envelope:
+    records = tuple(GaugeReading("G01", "haishu", T0 + i * 1000 + k, float(k)) for k in range(n))
+    ack = (lambda: acks.append(i)) if acks is not None else None
+    return Envelope("test", Decoded(records=records), ack)
+
+
+async def run_pipeline(store: MemoryStore, cfg: PipelineConfig, envelopes: list[Envelope]) -> Metrics:
+    metrics = Metrics()
+    p = Pipeline(store, metrics, Health(), cfg)
+    task = asyncio.create_task(p.run())
+    for e in envelopes:
+        await p.submit(e)
+    assert await p.drain(10)
+    task.cancel()
+    return metrics
+
+
+def test_batches_by_size_and_acks_after_write() -> None:
+    store = MemoryStore()
+    acks: list[int] = []
+    cfg = PipelineConfig(batch_size=10, flush_interval_s=5, queue_size=100)
+    asyncio.run(run_pipeline(store, cfg, [env(i, acks) for i in range(25)]))
+    assert store.batches[:2] == [10, 10]  # size-triggered batches
+    assert sum(store.batches) == 25
+    assert sorted(acks) == list(range(25))
+
+
+def test_batches_by_time_when_traffic_is_slow() -> None:
+    async def go() -> list[int]:
+        store = MemoryStore()
+        p = Pipeline(store, Metrics(), Health(), PipelineConfig(batch_size=1000, flush_interval_s=0.05))
+        task = asyncio.create_task(p.run())
+        await p.submit(env(1))
+        for _ in range(200):
+            if store.batches:
+                break
+            await asyncio.sleep(0.01)
+        task.cancel()
+        return store.batches
+
+    assert asyncio.run(go()) == [1]
+
+
+def test_retryable_errors_are_retried_and_nothing_is_acked_before() -> None:
+    store = MemoryStore(fail_times=3)
+    acks: list[int] = []
+    metrics = asyncio.run(run_pipeline(store, PipelineConfig(batch_size=5), [env(i, acks) for i in range(5)]))
+    assert len(store.points) == 5
+    assert sorted(acks) == list(range(5))
+    assert metrics.store_errors.labels("true")._value.get() == 3
+
+
+def test_invalid_points_are_isolated_into_dead_letters() -> None:
+    store = MemoryStore(reject_depth=3.0)
+    acks: list[int] = []
+    metrics = asyncio.run(run_pipeline(store, PipelineConfig(batch_size=100), [env(0, acks, n=8)]))
+    assert len(store.points) == 7
+    (letter,) = store.letters
+    assert (letter.reason, letter.source) == ("store_rejected", "store")
+    assert "field type conflict" in letter.detail
+    assert acks == [0]
+    assert metrics.rejected.labels("store_rejected")._value.get() == 1
+    assert metrics.written.labels("water_depth")._value.get() == 7
+
+
+def test_threadsafe_submit_blocks_when_full_then_proceeds() -> None:
+    async def go() -> tuple[bool, int]:
+        store = MemoryStore()
+        p = Pipeline(
+            store, Metrics(), Health(), PipelineConfig(queue_size=10, batch_size=5, flush_interval_s=0.01)
+        )
+        p.bind(asyncio.get_running_loop())
+        # Nothing consumes yet: the eleventh submit times out (back-pressure, not a drop).
+        results = await asyncio.to_thread(lambda: [p.submit_threadsafe(env(i), 0.05) for i in range(11)])
+        task = asyncio.create_task(p.run())
+        late = await asyncio.to_thread(p.submit_threadsafe, env(99), 5.0)
+        assert await p.drain(5)
+        task.cancel()
+        return results.count(False) == 1 and late, len(store.points)
+
+    ok, written = asyncio.run(go())
+    assert ok
+    assert written == 11
+
+
+def test_closed_pipeline_refuses_new_input() -> None:
+    async def go() -> bool:
+        p = Pipeline(MemoryStore(), Metrics(), Health(), PipelineConfig())
+        p.bind(asyncio.get_running_loop())
+        await p.drain(1)
+        return await asyncio.to_thread(p.submit_threadsafe, env(1), 0.01)
+
+    assert asyncio.run(go()) is False
