@@ -17,6 +17,7 @@ from telemetry.schema import KIND_MEASUREMENT, MEASUREMENTS
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
 Reader = Annotated[User, Depends(require("read"))]
+Admin = Annotated[User, Depends(require("admin"))]
 
 
 def _rt(request: Request) -> Runtime:
@@ -96,10 +97,10 @@ async def series(
 
 @router.get("/dead-letters", response_model=Collection)
 async def dead_letters(
-    request: Request, user: Reader, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
+    request: Request, user: Admin, limit: Annotated[int, Query(ge=1, le=10_000)] = 100
 ) -> Collection:
-    """The newest rejected inputs with their reason (payload shown as text, replacement chars
-    for bytes that are not UTF-8)."""
+    """The newest rejected inputs with their reason (admin: raw device payloads). The payload is
+    shown as text, with replacement characters for bytes that are not UTF-8."""
     letters = await _rt(request).store.dead_letters(limit)
     items = [
         {

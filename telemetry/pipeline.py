@@ -106,16 +106,24 @@ class Pipeline:
         return True
 
     async def _collect(self) -> list[Envelope]:
+        """A batch: up to ``batch_size`` points, or what arrived within ``flush_interval_s``.
+
+        When the queue runs dry and the batch holds messages waiting for an acknowledgement, it
+        is written at once: their senders are flow-controlled by those acks (MQTT in-flight
+        bound), so waiting longer would only throttle them. Unacknowledged input (QoS 0, replay)
+        lingers up to the interval to make larger batches.
+        """
         first = await self._queue.get()
         batch = [first]
         points = len(first.decoded.records)
+        awaiting_ack = first.ack is not None
         deadline = time.monotonic() + self._cfg.flush_interval_s
         while points < self._cfg.batch_size:
             try:
                 env = self._queue.get_nowait()
             except asyncio.QueueEmpty:
                 remaining = deadline - time.monotonic()
-                if remaining <= 0:
+                if awaiting_ack or remaining <= 0:
                     break
                 try:
                     async with asyncio.timeout(remaining):
@@ -124,6 +132,7 @@ class Pipeline:
                     break
             batch.append(env)
             points += len(env.decoded.records)
+            awaiting_ack = awaiting_ack or env.ack is not None
         return batch
 
     async def _write(self, batch: list[Envelope]) -> None:

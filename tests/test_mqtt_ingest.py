@@ -29,7 +29,12 @@ def service(broker: Mosquitto, data: Path, client_id: str = "telemetry-test", **
         overrides={
             "store": {"path": str(data)},
             "mqtt": {"url": broker.url, "client_id": client_id, **mqtt},
-            "api": {"tokens": [{"token": "test-viewer", "role": "viewer"}]},
+            "api": {
+                "tokens": [
+                    {"token": "test-viewer", "role": "viewer"},
+                    {"token": "test-admin", "role": "admin"},
+                ]
+            },
             "pipeline": {"flush_interval_s": 0.05},
         }
     )
@@ -143,7 +148,8 @@ def test_malformed_input_is_counted_kept_and_the_service_stays_up(
     assert metric(client, 'telemetry_rejected_total{reason="missing_field"}') == 1
     assert metric(client, 'telemetry_rejected_total{reason="unknown_channel"}') == 1
     assert metric(client, 'telemetry_rejected_total{reason="future_timestamp"}') == 1
-    letters = client.get("/api/v1/dead-letters", headers=AUTH).json()["items"]
+    admin = {"Authorization": "Bearer test-admin"}
+    letters = client.get("/api/v1/dead-letters", headers=admin).json()["items"]
     assert len(letters) == 6
     assert {d["payload"] for d in letters} >= {"{not json"}
     assert all(d["topic"].startswith(ROOT) and d["detail"] for d in letters)

@@ -155,3 +155,22 @@ def test_closed_pipeline_refuses_new_input() -> None:
         return await asyncio.to_thread(p.submit_threadsafe, env(1), 0.01)
 
     assert asyncio.run(go()) is False
+
+
+def test_messages_awaiting_ack_are_not_held_for_the_interval() -> None:
+    """A sender limited by unacknowledged messages must not be throttled by batching."""
+
+    async def go() -> tuple[bool, list[int]]:
+        store = MemoryStore()
+        acks: list[int] = []
+        p = Pipeline(store, Metrics(), Health(), PipelineConfig(batch_size=1000, flush_interval_s=30))
+        task = asyncio.create_task(p.run())
+        for i in range(3):
+            await p.submit(env(i, acks))
+        drained = await p.drain(5)  # far less than the 30 s interval
+        task.cancel()
+        return drained, acks
+
+    drained, acks = asyncio.run(go())
+    assert drained
+    assert sorted(acks) == [0, 1, 2]
