@@ -82,7 +82,7 @@ def test_sigkill_during_ingest_loses_nothing(mosquitto: Mosquitto, workdir: Path
         wait_port(port, 30)
         n = 20_000
         msgs = [
-            (f"city/haishu/gauge/K01/telemetry", {"ts": T0 + i * 1000, "depth_cm": float(i % 50)})
+            ("city/haishu/gauge/K01/telemetry", {"ts": T0 + i * 1000, "depth_cm": float(i % 50)})
             for i in range(n)
         ]
         publish_all(mosquitto.url, msgs)
