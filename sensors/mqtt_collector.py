@@ -161,7 +161,7 @@ class MqttCollector:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         received_ms = time.time_ns() // 1_000_000
-        decoded = decode_message(msg.topic, bytes(msg.payload), received_ms, self._ctx)
+        decoded = decode_message(msg.topic, msg.payload, received_ms, self._ctx)
         ack = None
         if msg.qos > 0:
             with self._acked:

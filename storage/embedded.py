@@ -206,19 +206,15 @@ class EmbeddedStore:
         m: MeasurementSchema,
         keyed: dict[tuple[int, int], Point],
     ) -> None:
-        cols: dict[str, list[FieldValue | None]] = {f: [] for f in m.fields}
-        for p in keyed.values():
-            values = dict(p.fields)
-            unknown = values.keys() - cols.keys()
-            if unknown:
-                raise StoreError(f"{m.name}: unknown fields {sorted(unknown)}", retryable=False)
-            for f, col in cols.items():
-                col.append(values.get(f))
+        values = [dict(p.fields) for p in keyed.values()]
+        unknown = set().union(*values) - m.fields.keys()
+        if unknown:
+            raise StoreError(f"{m.name}: unknown fields {sorted(unknown)}", retryable=False)
         try:
             data = {
                 "series": pa.array([k[0] for k in keyed], pa.int32()),
                 "time": pa.array([k[1] for k in keyed], pa.int64()),
-            } | {f: pa.array(col, _ARROW_TYPE[m.fields[f]]) for f, col in cols.items()}
+            } | {f: pa.array([v.get(f) for v in values], _ARROW_TYPE[t]) for f, t in m.fields.items()}
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             raise StoreError(f"{m.name}: a field has the wrong type: {exc}", retryable=False) from exc
         con.register("_batch_in", pa.table(data))

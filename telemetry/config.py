@@ -61,7 +61,7 @@ class MqttConfig(_Section):
     # Extensions (documented in README):
     protocol: Literal["5", "3.1.1"] = "5"
     qos: int = Field(1, ge=0, le=1)
-    receive_maximum: int = Field(100, ge=1, le=65535)  # unacknowledged QoS-1 messages in flight
+    receive_maximum: int = Field(5000, ge=1, le=65535)  # unacknowledged QoS-1 messages in flight
     session_expiry_s: int = Field(7 * 86400, ge=86400)
     keepalive_s: int = Field(30, ge=5, le=3600)
     reconnect_max_s: float = Field(30.0, gt=0, le=30)

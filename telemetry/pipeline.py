@@ -10,11 +10,13 @@ split to isolate the bad points, which become dead letters with the store's mess
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import threading
 import time
 from collections import Counter as Tally
+from collections import deque
 from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
@@ -42,12 +44,20 @@ class Pipeline:
         self._metrics = metrics
         self._health = health
         self._cfg = config
-        self._room = threading.BoundedSemaphore(config.queue_size)
-        self._queue: asyncio.Queue[Envelope] = asyncio.Queue()
-        self._loop: asyncio.AbstractEventLoop | None = None
-        self._closing = threading.Event()
+        self._pending: deque[Envelope] = deque()  # loop side: accepted, not yet written
+        self._arrived = asyncio.Event()
         self._idle = asyncio.Event()
         self._idle.set()
+        # Thread side: envelopes are appended here and taken in bulk by the consumer. The loop
+        # is woken only when the consumer waits for them (``_wake_at`` envelopes), never per
+        # message: a wake-up per message costs more than decoding it.
+        self._handoff: list[Envelope] = []
+        self._handoff_lock = threading.Condition()  # also signals room in the queue
+        self._accepted = 0  # envelopes accepted and not yet written: bounded by queue_size
+        self._wake_at: int | None = None  # None while the consumer is busy writing
+        self._wakeup_scheduled = False
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closing = threading.Event()
 
     # --- entrance -------------------------------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -59,28 +69,61 @@ class Pipeline:
 
     def submit_threadsafe(self, envelope: Envelope, timeout_s: float) -> bool:
         """From a collector thread: wait for room (back-pressure), then hand over."""
-        if self._loop is None or self._closing.is_set():
+        loop = self._loop
+        if loop is None or self._closing.is_set():
             return False
-        if not self._room.acquire(timeout=timeout_s):
+        wake = self._hand_over(envelope, timeout_s)
+        if wake is None:
             return False
-        self._metrics.received.labels(envelope.source).inc()
-        self._loop.call_soon_threadsafe(self._enqueue, envelope)
+        if wake:
+            loop.call_soon_threadsafe(self._wake)
         return True
 
     async def submit(self, envelope: Envelope) -> None:
         """From the event loop (replay, tests): wait for room without blocking the loop."""
         if self._closing.is_set():
             raise RuntimeError("the pipeline is closed")
-        # The semaphore is shared with collector threads: poll it rather than block the loop.
-        while not self._room.acquire(blocking=False):  # noqa: ASYNC110
+        # The bound is shared with collector threads: poll it rather than block the loop.
+        while (wake := self._hand_over(envelope, 0)) is None:  # noqa: ASYNC110
             await asyncio.sleep(0.005)
-        self._metrics.received.labels(envelope.source).inc()
-        self._enqueue(envelope)
+        if wake:
+            self._wake()
 
-    def _enqueue(self, envelope: Envelope) -> None:
-        self._idle.clear()
-        self._queue.put_nowait(envelope)
-        self._metrics.queue_depth.set(self._queue.qsize())
+    def _hand_over(self, envelope: Envelope, timeout_s: float) -> bool | None:
+        """Append when there is room (waiting up to ``timeout_s``); None when there was none,
+        else whether the caller must wake the consumer (once per wait)."""
+        with self._handoff_lock:
+            if self._accepted >= self._cfg.queue_size and not self._handoff_lock.wait_for(
+                lambda: self._accepted < self._cfg.queue_size, timeout_s
+            ):
+                return None
+            self._accepted += 1
+            self._handoff.append(envelope)
+            wake = (
+                self._wake_at is not None
+                and len(self._handoff) >= self._wake_at
+                and not self._wakeup_scheduled
+            )
+            if wake:
+                self._wakeup_scheduled = True
+            return wake
+
+    def _wake(self) -> None:
+        with self._handoff_lock:
+            self._wakeup_scheduled = False
+        self._arrived.set()
+
+    def _take(self, wake_at: int | None) -> None:
+        """Move what the collectors handed over to the loop side; set the next wake-up bound."""
+        with self._handoff_lock:
+            burst, self._handoff = self._handoff, []
+            self._wake_at = wake_at
+        if burst:
+            for source, n in Tally(e.source for e in burst).items():
+                self._metrics.received.labels(source).inc(n)
+            self._pending.extend(burst)
+            self._idle.clear()
+        self._metrics.queue_depth.set(len(self._pending))
 
     # --- consumer -------------------------------------------------------------------------
     async def run(self) -> None:
@@ -97,7 +140,7 @@ class Pipeline:
                 raise
 
     async def drain(self, timeout_s: float = 30.0) -> bool:
-        """Wait until every accepted envelope has been written and acknowledged."""
+        """Close the intake, then wait until everything accepted is written and acknowledged."""
         self._closing.set()
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
@@ -108,32 +151,39 @@ class Pipeline:
     async def _collect(self) -> list[Envelope]:
         """A batch: up to ``batch_size`` points, or what arrived within ``flush_interval_s``.
 
-        When the queue runs dry and the batch holds messages waiting for an acknowledgement, it
-        is written at once: their senders are flow-controlled by those acks (MQTT in-flight
-        bound), so waiting longer would only throttle them. Unacknowledged input (QoS 0, replay)
-        lingers up to the interval to make larger batches.
+        When nothing more is waiting and the batch holds messages waiting for an
+        acknowledgement, it is written at once: their senders are flow-controlled by those acks
+        (the MQTT in-flight bound), so waiting longer would only throttle them. Input without
+        acknowledgement (QoS 0, replay) lingers up to the interval to make larger batches.
         """
-        first = await self._queue.get()
-        batch = [first]
-        points = len(first.decoded.records)
-        awaiting_ack = first.ack is not None
-        deadline = time.monotonic() + self._cfg.flush_interval_s
-        while points < self._cfg.batch_size:
-            try:
-                env = self._queue.get_nowait()
-            except asyncio.QueueEmpty:
-                remaining = deadline - time.monotonic()
-                if awaiting_ack or remaining <= 0:
-                    break
-                try:
-                    async with asyncio.timeout(remaining):
-                        env = await self._queue.get()
-                except TimeoutError:
-                    break
-            batch.append(env)
-            points += len(env.decoded.records)
-            awaiting_ack = awaiting_ack or env.ack is not None
-        return batch
+        batch: list[Envelope] = []
+        points = 0
+        awaiting_ack = False
+        deadline = 0.0
+        while True:
+            self._take(None)
+            while self._pending and points < self._cfg.batch_size:
+                env = self._pending.popleft()
+                batch.append(env)
+                points += len(env.decoded.records)
+                awaiting_ack = awaiting_ack or env.ack is not None
+            if points >= self._cfg.batch_size or (batch and awaiting_ack):
+                return batch
+            if not batch:
+                self._arrived.clear()
+                self._take(1)  # wake on the first envelope
+                if not self._pending:
+                    await self._arrived.wait()
+                deadline = time.monotonic() + self._cfg.flush_interval_s
+                continue
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return batch
+            self._arrived.clear()
+            self._take(max(1, self._cfg.batch_size - points))  # wake when the batch can fill
+            if not self._pending:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._arrived.wait(), remaining)
 
     async def _write(self, batch: list[Envelope]) -> None:
         points = [r.to_point() for env in batch for r in env.decoded.records]
@@ -148,10 +198,13 @@ class Pipeline:
         for env in batch:
             if env.ack is not None:
                 env.ack()
-            self._room.release()
-        self._metrics.queue_depth.set(self._queue.qsize())
-        if self._queue.empty():
-            self._idle.set()
+        with self._handoff_lock:
+            self._accepted -= len(batch)
+            self._handoff_lock.notify_all()
+        self._metrics.queue_depth.set(len(self._pending))
+        with self._handoff_lock:
+            if not self._pending and not self._handoff:
+                self._idle.set()
 
     async def _write_points(self, points: list[Point]) -> list[DeadLetter]:
         """Write points; return dead letters for the points the store refuses as invalid."""

@@ -6,6 +6,7 @@ Each record knows its stored form (:class:`Point`, CONTRACT §4). Units are in t
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 FieldValue = float | int | str | bool
 
@@ -44,6 +45,12 @@ class Point:
         return next((v for k, v in self.fields if k == name), None)
 
 
+@lru_cache(maxsize=65536)
+def tags_of(*pairs: tuple[str, str | None]) -> tuple[tuple[str, str], ...]:
+    """Sorted tags without the missing ones; cached, since a device's tags rarely change."""
+    return tuple(sorted((k, v) for k, v in pairs if v is not None))
+
+
 @dataclass(frozen=True, slots=True)
 class GaugeReading:
     gauge: str
@@ -55,12 +62,11 @@ class GaugeReading:
     seq: int | None = None
 
     def to_point(self) -> Point:
-        return Point.make(
-            "water_depth",
-            {"gauge": self.gauge, "district": self.district, "road": self.road},
-            {"depth_cm": self.depth_cm, "battery_v": self.battery_v},
-            self.time_ms,
-        )
+        tags = tags_of(("gauge", self.gauge), ("district", self.district), ("road", self.road))
+        if self.battery_v is None:
+            return Point("water_depth", tags, (("depth_cm", self.depth_cm),), self.time_ms)
+        fields = (("depth_cm", self.depth_cm), ("battery_v", self.battery_v))
+        return Point("water_depth", tags, fields, self.time_ms)
 
 
 @dataclass(frozen=True, slots=True)

@@ -1,0 +1,144 @@
+"""Ingest benchmark: N gauge messages through a real Mosquitto, published by C publishers
+(`mosquitto_pub -l`), received by (a) a bare paho subscriber that only counts and (b) the
+service until every message is written to the embedded store. Prints both rates and the ratio,
+measured in the same run. Targets: ratio ≥ 0.6 at QoS 0, ≥ 0.8 at QoS 1.
+
+    python bench/ingest.py [--messages N] [--qos 0|1] [--publishers P]
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+import subprocess
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+import _common  # noqa: F401 - puts the repo root on sys.path
+import paho.mqtt.client as mqtt
+from paho.mqtt.enums import CallbackAPIVersion
+
+from api.runtime import running
+from telemetry.assets import Registry
+from telemetry.config import load_settings
+from tests.servers import Mosquitto, find_binary
+
+ROOT = "city/haishu"
+T0 = 1_795_564_800_000
+
+
+def write_inputs(workdir: Path, n: int, publishers: int) -> list[tuple[str, Path]]:
+    """One file of JSON lines per publisher, each publisher its own gauge (unique timestamps)."""
+    out = []
+    per = n // publishers
+    for p in range(publishers):
+        path = workdir / f"in{p}.jsonl"
+        with path.open("w") as f:
+            for i in range(per):
+                f.write(json.dumps({"ts": T0 + i * 100, "depth_cm": (i % 400) / 10, "seq": i}) + "\n")
+        out.append((f"{ROOT}/gauge/B{p:02d}/telemetry", path))
+    return out
+
+
+def publish(broker: Mosquitto, inputs: list[tuple[str, Path]], qos: int) -> list[subprocess.Popen[bytes]]:
+    pub = find_binary("mosquitto_pub")
+    if pub is None:
+        raise SystemExit("mosquitto_pub is missing: apt-get install mosquitto-clients")
+    procs = []
+    for topic, path in inputs:
+        with path.open("rb") as f:
+            procs.append(
+                subprocess.Popen(
+                    [pub, "-h", "127.0.0.1", "-p", str(broker.port), "-q", str(qos), "-t", topic, "-l"],
+                    stdin=f,
+                )
+            )
+    return procs
+
+
+def bare_subscriber(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, qos: int) -> float:
+    done = threading.Event()
+    received = [0]
+
+    def on_message(client: mqtt.Client, userdata: object, msg: mqtt.MQTTMessage) -> None:
+        received[0] += 1
+        if received[0] >= n:
+            done.set()
+
+    client = mqtt.Client(CallbackAPIVersion.VERSION2, client_id="bench-bare", protocol=mqtt.MQTTv5)
+    client.on_message = on_message
+    subscribed = threading.Event()
+    client.on_subscribe = lambda *a: subscribed.set()
+    client.connect("127.0.0.1", broker.port)
+    client.subscribe(f"{ROOT}/gauge/+/+", qos=qos)
+    client.loop_start()
+    subscribed.wait(10)
+    start = time.perf_counter()
+    procs = publish(broker, inputs, qos)
+    if not done.wait(600):
+        raise SystemExit(f"bare subscriber got {received[0]} of {n}")
+    elapsed = time.perf_counter() - start
+    for p in procs:
+        p.wait()
+    client.disconnect()
+    client.loop_stop()
+    return n / elapsed
+
+
+async def service(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, qos: int, store: Path) -> float:
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(store)},
+            "mqtt": {"url": broker.url, "client_id": "bench-service", "qos": qos},
+        }
+    )
+    async with running(settings, Registry()) as rt:
+        for _ in range(200):
+            if rt.health.ready():
+                break
+            await asyncio.sleep(0.05)
+        start = time.perf_counter()
+        procs = publish(broker, inputs, qos)
+        written = rt.metrics.written.labels("water_depth")
+        while written._value.get() < n:  # the counter the /metrics endpoint shows
+            await asyncio.sleep(0.01)
+            if time.perf_counter() - start > 600:
+                raise SystemExit(f"service wrote {written._value.get()} of {n}")
+        elapsed = time.perf_counter() - start
+        for p in procs:
+            p.wait()
+    return n / elapsed
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("--messages", type=int, default=100_000)
+    ap.add_argument("--qos", type=int, choices=(0, 1), default=0)
+    ap.add_argument("--publishers", type=int, default=2)
+    args = ap.parse_args()
+    n = args.messages - args.messages % args.publishers
+    with tempfile.TemporaryDirectory() as tmp:
+        work = Path(tmp)
+        inputs = write_inputs(work, n, args.publishers)
+        broker = Mosquitto(work / "mosquitto", persistence=False)
+        broker.start()
+        try:
+            bare = bare_subscriber(broker, inputs, n, args.qos)
+            svc = asyncio.run(service(broker, inputs, n, args.qos, work / "store"))
+        finally:
+            broker.stop()
+    target = 0.6 if args.qos == 0 else 0.8
+    ratio = svc / bare
+    print(f"ingest: {n} gauge messages at QoS {args.qos}, {args.publishers} mosquitto_pub publishers")
+    print(f"  bare paho subscriber : {bare:10.0f} msg/s")
+    print(f"  service (to store)   : {svc:10.0f} msg/s")
+    print(
+        f"  ratio                : {ratio:10.2f}   (target >= {target}: {'met' if ratio >= target else 'NOT met'})"
+    )
+
+
+if __name__ == "__main__":
+    main()
