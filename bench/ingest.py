@@ -135,9 +135,8 @@ def main() -> None:
     print(f"ingest: {n} gauge messages at QoS {args.qos}, {args.publishers} mosquitto_pub publishers")
     print(f"  bare paho subscriber : {bare:10.0f} msg/s")
     print(f"  service (to store)   : {svc:10.0f} msg/s")
-    print(
-        f"  ratio                : {ratio:10.2f}   (target >= {target}: {'met' if ratio >= target else 'NOT met'})"
-    )
+    verdict = "met" if ratio >= target else "NOT met"
+    print(f"  ratio                : {ratio:10.2f}   (target >= {target}: {verdict})")
 
 
 if __name__ == "__main__":
