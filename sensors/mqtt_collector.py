@@ -34,6 +34,7 @@ from telemetry.errors import CollectorError
 from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope, Sink
+from telemetry.records import DeadLetter, Decoded
 from telemetry.urls import parse_mqtt_url
 
 log = logging.getLogger(__name__)
@@ -161,7 +162,13 @@ class MqttCollector:
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
         received_ms = time.time_ns() // 1_000_000
-        decoded = decode_message(msg.topic, msg.payload, received_ms, self._ctx)
+        try:
+            decoded = decode_message(msg.topic, msg.payload, received_ms, self._ctx)
+        except Exception as exc:  # a decoder bug must neither lose the message nor kill this thread
+            log.exception("decoder failed on a message from %r", msg.topic)
+            topic = bytes(msg._topic).decode("utf-8", "replace")
+            letter = DeadLetter(received_ms, "mqtt", topic, bytes(msg.payload), "internal_error", repr(exc))
+            decoded = Decoded(dead_letters=(letter,))
         ack = None
         if msg.qos > 0:
             with self._acked:

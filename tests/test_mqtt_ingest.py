@@ -192,3 +192,27 @@ def test_unacknowledged_messages_stay_bounded(mosquitto: Mosquitto, tmp_path: Pa
             sampler.join()
     assert max(seen) <= 20
     assert seen[-1] == 0
+
+
+def test_a_decoder_bug_becomes_a_dead_letter_not_a_dead_collector(
+    mosquitto: Mosquitto, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import sensors.mqtt_collector as collector
+
+    real = collector.decode_message
+
+    def flaky(topic: str, payload: bytes, received_ms: int, ctx: Any, source: str = "mqtt") -> Any:
+        if b"boom" in payload:
+            raise ZeroDivisionError("injected fault")
+        return real(topic, payload, received_ms, ctx, source)
+
+    monkeypatch.setattr(collector, "decode_message", flaky)
+    with service(mosquitto, tmp_path / "store", client_id="flaky") as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        publish_all(
+            mosquitto.url, [(f"{ROOT}/gauge/G03/telemetry", b'{"boom": 1}'), *gauge_messages("G03", 10)]
+        )
+        wait_until(lambda: count(c, "G03") == 10, 20, "messages after the fault")
+        wait_until(
+            lambda: metric(c, 'telemetry_rejected_total{reason="internal_error"}') == 1, 10, "dead letter"
+        )
