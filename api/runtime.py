@@ -13,6 +13,7 @@ from pathlib import Path
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt_collector import MqttCollector
 from storage.embedded import EmbeddedStore
+from storage.influxdb1 import InfluxDB1Store
 from telemetry.assets import Registry, load_registry
 from telemetry.config import Settings
 from telemetry.errors import ConfigError
@@ -28,7 +29,19 @@ def _embedded(settings: Settings) -> Store:
     return EmbeddedStore(Path(settings.store.path))
 
 
-STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {"embedded": _embedded}
+def _influxdb1(settings: Settings) -> Store:
+    s = settings.store
+    return InfluxDB1Store(
+        s.url,
+        s.database,
+        Path(settings.spool.path) / "dead_letters.sqlite",
+        username=s.username,
+        password=s.password,
+        retention_policy=s.retention_policy,
+    )
+
+
+STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {"embedded": _embedded, "influxdb1": _influxdb1}
 
 
 def make_store(settings: Settings) -> Store:

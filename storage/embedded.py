@@ -194,11 +194,13 @@ class EmbeddedStore:
             )
             con.unregister("_latest_in")
             con.commit()
-        except duckdb.Error as exc:
+        except BaseException as exc:  # any failure: undo the whole batch, then report it
             self._series = snapshot
             with _suppress_duck():
                 con.rollback()
-            raise _map_error(exc) from exc
+            if isinstance(exc, duckdb.Error):
+                raise _map_error(exc) from exc
+            raise
 
     def _insert(
         self,

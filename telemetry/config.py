@@ -99,6 +99,7 @@ class StoreConfig(_Section):
     path: str = "data"
     url: str = "http://127.0.0.1:8086"
     database: str = "telemetry"
+    retention_policy: str = ""  # influxdb1: write into this retention policy (empty: the default)
     username: str = ""
     password: str = ""
     org: str = ""

@@ -27,10 +27,12 @@ class DecodeError(TelemetryError):
 
 
 class StoreError(TelemetryError):
-    """A store operation failed. ``retryable`` tells whether the same call may succeed later."""
+    """A store operation failed. ``retryable`` tells whether the same call may succeed later;
+    ``retry_after_s`` is the server's hint (HTTP Retry-After), when it gave one."""
 
-    def __init__(self, message: str, *, retryable: bool) -> None:
+    def __init__(self, message: str, *, retryable: bool, retry_after_s: float | None = None) -> None:
         self.retryable = retryable
+        self.retry_after_s = retry_after_s
         super().__init__(message)
 
 

@@ -32,6 +32,7 @@ T = TypeVar("T")
 
 _BACKOFF_START_S = 0.1
 _BACKOFF_MAX_S = 10.0
+_RETRY_AFTER_MAX_S = 60.0
 
 
 def now_ms() -> int:
@@ -246,7 +247,10 @@ class Pipeline:
                     log.warning("store %s failing, retrying with back-off: %s", self._store.name, exc)
                     failing = True
                 self._health.set("store", "down", str(exc))
-                await asyncio.sleep(delay * (0.5 + random.random()))
+                pause = delay * (0.5 + random.random())  # jittered exponential back-off
+                if exc.retry_after_s is not None:
+                    pause = max(pause, min(exc.retry_after_s, _RETRY_AFTER_MAX_S))
+                await asyncio.sleep(pause)
                 delay = min(delay * 2, _BACKOFF_MAX_S)
                 continue
             if failing:

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import Mosquitto
+from tests.servers import Influxd, Mosquitto
 
 
 @pytest.fixture
@@ -26,3 +26,13 @@ def _no_telemetry_env(monkeypatch: pytest.MonkeyPatch) -> None:
     for name in list(os.environ):
         if name.startswith("TELEMETRY_"):
             monkeypatch.delenv(name)
+
+
+@pytest.fixture
+def influxd(tmp_path: Path) -> Iterator[Influxd]:
+    server = Influxd(tmp_path / "influxd")
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

@@ -90,3 +90,76 @@ class Mosquitto:
 
 def env_without_telemetry() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+
+
+class Influxd:
+    """Debian's InfluxDB 1.x with its data in a temporary folder; ``stop()``/``start()`` keep
+    the port and the data (an outage, not a new server)."""
+
+    def __init__(self, workdir: Path) -> None:
+        binary = find_binary("influxd")
+        if binary is None:
+            raise RuntimeError("influxd is not installed: apt-get install influxdb (make test does)")
+        self.binary = binary
+        self.port = free_port()
+        self.dir = workdir
+        self.dir.mkdir(parents=True, exist_ok=True)
+        self.conf = self.dir / "influxdb.conf"
+        self.conf.write_text(
+            f"""
+reporting-disabled = true
+bind-address = "127.0.0.1:{free_port()}"
+[meta]
+  dir = "{self.dir}/meta"
+[data]
+  dir = "{self.dir}/data"
+  wal-dir = "{self.dir}/wal"
+  query-log-enabled = false
+[http]
+  bind-address = "127.0.0.1:{self.port}"
+  log-enabled = false
+[monitor]
+  store-enabled = false
+[continuous_queries]
+  enabled = false
+"""
+        )
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def start(self) -> None:
+        import httpx
+
+        log = (self.dir / "influxd.log").open("ab")
+        self.proc = subprocess.Popen([self.binary, "-config", str(self.conf)], stdout=log, stderr=log)
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                    return
+            except httpx.HTTPError:
+                pass
+            time.sleep(0.1)
+        raise TimeoutError(f"influxd did not answer /ping on {self.url}")
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGTERM)
+            try:
+                self.proc.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait()
+            self.proc = None
+
+    def query(self, q: str, db: str = "telemetry") -> list[dict[str, object]]:
+        import httpx
+
+        r = httpx.get(f"{self.url}/query", params={"db": db, "q": q}, timeout=30)
+        r.raise_for_status()
+        result = r.json()["results"][0]
+        series: list[dict[str, object]] = result.get("series", [])
+        return series
