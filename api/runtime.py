@@ -21,6 +21,8 @@ from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.pipeline import Pipeline
 from telemetry.ports import Store
+from telemetry.spool import Spool
+from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -62,17 +64,23 @@ class Runtime:
 
 @contextlib.asynccontextmanager
 async def running(settings: Settings, registry: Registry | None = None) -> AsyncIterator[Runtime]:
-    """Start the store, the pipeline and the collectors; on exit stop the collectors, drain the
-    pipeline (everything accepted is written and acknowledged), then close the store."""
+    """Start the store, the spool and its replay, the pipeline and the collectors; on exit drain
+    the pipeline (everything accepted is durable and acknowledged), stop the collectors, then
+    close the store. What the spool still holds is replayed at the next start."""
     registry = registry or load_registry(settings.assets.dir, strict=settings.assets.strict)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(make_store(settings))
         rt = Runtime(settings, registry, store)
         rt.health.set("store", "up", store.name)
-        pipeline = Pipeline(store, rt.metrics, rt.health, settings.pipeline)
+        spool = Spool(Path(settings.spool.path), settings.spool.max_bytes, settings.spool.segment_bytes)
+        writer = Writer(store, rt.metrics, rt.health, spool)
+        await writer.open()
+        stack.push_async_callback(writer.close)
+        pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline)
         pipeline.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tasks:
             consumer = tasks.create_task(pipeline.run(), name="pipeline")
+            replayer = tasks.create_task(writer.replay_forever(), name="spool-replay")
             mqtt_cfg = settings.mqtt
             if mqtt_cfg.url == "embedded":
                 broker = await stack.enter_async_context(EmbeddedBroker())
@@ -88,3 +96,4 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
                     if not await pipeline.drain():
                         log.warning("pipeline did not drain in time; the broker keeps the rest")
             consumer.cancel()
+            replayer.cancel()

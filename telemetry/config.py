@@ -109,7 +109,8 @@ class StoreConfig(_Section):
 
 class SpoolConfig(_Section):
     path: str = "data/spool"
-    max_bytes: int = Field(1 << 30, ge=1 << 20)
+    max_bytes: int = Field(1 << 30, ge=1 << 16)
+    segment_bytes: int = Field(64 << 20, ge=1 << 12)  # extension: one file of the segment log
 
 
 class PipelineConfig(_Section):

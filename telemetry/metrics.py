@@ -30,6 +30,10 @@ class Metrics:
             registry=r,
         )
         self.spooled = Gauge("telemetry_spooled", "Points waiting in the durable spool", registry=r)
+        self.spool_bytes = Gauge("telemetry_spool_bytes", "Bytes in the durable spool", registry=r)
+        self.replayed = Counter(
+            "telemetry_replayed", "Points moved from the spool into the store", registry=r
+        )
         self.queue_depth = Gauge(
             "telemetry_queue_envelopes", "Messages waiting in the pipeline queue", registry=r
         )

@@ -2,9 +2,8 @@
 
 Collectors run in their own threads and cross into asyncio only through
 :meth:`Pipeline.submit_threadsafe` (``loop.call_soon_threadsafe``). A message is acknowledged
-after the batch holding its points and dead letters has been written; a store failure is retried
-with capped back-off and never turns into a silent drop. A batch the store rejects as invalid is
-split to isolate the bad points, which become dead letters with the store's message.
+after the batch holding its points and dead letters is durable (in the store or the spool:
+:mod:`telemetry.writer` owns that policy).
 """
 
 from __future__ import annotations
@@ -12,36 +11,25 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import threading
 import time
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import Awaitable, Callable, Sequence
 from typing import TypeVar
 
 from telemetry.config import PipelineConfig
-from telemetry.errors import StoreError
 from telemetry.health import Health
 from telemetry.metrics import Metrics
-from telemetry.ports import Envelope, Store
-from telemetry.records import DeadLetter, Point
+from telemetry.ports import Envelope
+from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
 
-_BACKOFF_START_S = 0.1
-_BACKOFF_MAX_S = 10.0
-_RETRY_AFTER_MAX_S = 60.0
-
-
-def now_ms() -> int:
-    return time.time_ns() // 1_000_000
-
 
 class Pipeline:
-    def __init__(self, store: Store, metrics: Metrics, health: Health, config: PipelineConfig) -> None:
-        self._store = store
+    def __init__(self, writer: Writer, metrics: Metrics, health: Health, config: PipelineConfig) -> None:
+        self._writer = writer
         self._metrics = metrics
         self._health = health
         self._cfg = config
@@ -190,11 +178,8 @@ class Pipeline:
         points = [r.to_point() for env in batch for r in env.decoded.records]
         letters = [d for env in batch for d in env.decoded.dead_letters]
         started = time.monotonic()
-        letters += await self._write_points(points)
-        if letters:
-            await self._retrying(self._store.write_dead_letters, letters)
-            for reason, n in Tally(d.reason for d in letters).items():
-                self._metrics.rejected.labels(reason).inc(n)
+        letters += await self._writer.write(points)
+        await self._writer.write_dead_letters(letters)
         self._metrics.batch_seconds.observe(time.monotonic() - started)
         for env in batch:
             if env.ack is not None:
@@ -206,54 +191,3 @@ class Pipeline:
         with self._handoff_lock:
             if not self._pending and not self._handoff:
                 self._idle.set()
-
-    async def _write_points(self, points: list[Point]) -> list[DeadLetter]:
-        """Write points; return dead letters for the points the store refuses as invalid."""
-        if not points:
-            return []
-        try:
-            await self._retrying(self._store.write, points)
-        except StoreError as exc:  # not retryable: isolate the bad points by halving
-            if len(points) == 1:
-                p = points[0]
-                return [
-                    DeadLetter(
-                        now_ms(),
-                        "store",
-                        p.measurement,
-                        repr(p).encode(),
-                        "store_rejected",
-                        str(exc),
-                    )
-                ]
-            mid = len(points) // 2
-            return await self._write_points(points[:mid]) + await self._write_points(points[mid:])
-        for measurement, n in Tally(p.measurement for p in points).items():
-            self._metrics.written.labels(measurement).inc(n)
-        return []
-
-    async def _retrying(self, call: Callable[[Sequence[T]], Awaitable[None]], items: Sequence[T]) -> None:
-        """Retry retryable store errors with capped, jittered back-off until they succeed."""
-        delay = _BACKOFF_START_S
-        failing = False
-        while True:
-            try:
-                await call(items)
-            except StoreError as exc:
-                self._metrics.store_errors.labels(str(exc.retryable).lower()).inc()
-                if not exc.retryable:
-                    raise
-                if not failing:
-                    log.warning("store %s failing, retrying with back-off: %s", self._store.name, exc)
-                    failing = True
-                self._health.set("store", "down", str(exc))
-                pause = delay * (0.5 + random.random())  # jittered exponential back-off
-                if exc.retry_after_s is not None:
-                    pause = max(pause, min(exc.retry_after_s, _RETRY_AFTER_MAX_S))
-                await asyncio.sleep(pause)
-                delay = min(delay * 2, _BACKOFF_MAX_S)
-                continue
-            if failing:
-                log.warning("store %s recovered", self._store.name)
-                self._health.set("store", "up")
-            return

@@ -15,6 +15,7 @@ from telemetry.pipeline import Pipeline
 from telemetry.ports import Envelope
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
 from telemetry.records import DeadLetter, Decoded, GaugeReading, Point
+from telemetry.writer import Writer
 
 T0 = 1_795_564_800_000
 
@@ -62,6 +63,11 @@ class MemoryStore:
         return None
 
 
+def make(store: MemoryStore, cfg: PipelineConfig, metrics: Metrics | None = None) -> Pipeline:
+    metrics = metrics or Metrics()
+    return Pipeline(Writer(store, metrics, Health()), metrics, Health(), cfg)
+
+
 def env(i: int, acks: list[int] | None = None, n: int = 1) -> Envelope:
     records = tuple(GaugeReading("G01", "haishu", T0 + i * 1000 + k, float(k)) for k in range(n))
     ack = (lambda: acks.append(i)) if acks is not None else None
@@ -70,7 +76,7 @@ def env(i: int, acks: list[int] | None = None, n: int = 1) -> Envelope:
 
 async def run_pipeline(store: MemoryStore, cfg: PipelineConfig, envelopes: list[Envelope]) -> Metrics:
     metrics = Metrics()
-    p = Pipeline(store, metrics, Health(), cfg)
+    p = make(store, cfg, metrics)
     task = asyncio.create_task(p.run())
     for e in envelopes:
         await p.submit(e)
@@ -92,7 +98,7 @@ def test_batches_by_size_and_acks_after_write() -> None:
 def test_batches_by_time_when_traffic_is_slow() -> None:
     async def go() -> list[int]:
         store = MemoryStore()
-        p = Pipeline(store, Metrics(), Health(), PipelineConfig(batch_size=1000, flush_interval_s=0.05))
+        p = make(store, PipelineConfig(batch_size=1000, flush_interval_s=0.05))
         task = asyncio.create_task(p.run())
         await p.submit(env(1))
         for _ in range(200):
@@ -130,9 +136,7 @@ def test_invalid_points_are_isolated_into_dead_letters() -> None:
 def test_threadsafe_submit_blocks_when_full_then_proceeds() -> None:
     async def go() -> tuple[bool, int]:
         store = MemoryStore()
-        p = Pipeline(
-            store, Metrics(), Health(), PipelineConfig(queue_size=10, batch_size=5, flush_interval_s=0.01)
-        )
+        p = make(store, PipelineConfig(queue_size=10, batch_size=5, flush_interval_s=0.01))
         p.bind(asyncio.get_running_loop())
         # Nothing consumes yet: the eleventh submit times out (back-pressure, not a drop).
         results = await asyncio.to_thread(lambda: [p.submit_threadsafe(env(i), 0.05) for i in range(11)])
@@ -149,7 +153,7 @@ def test_threadsafe_submit_blocks_when_full_then_proceeds() -> None:
 
 def test_closed_pipeline_refuses_new_input() -> None:
     async def go() -> bool:
-        p = Pipeline(MemoryStore(), Metrics(), Health(), PipelineConfig())
+        p = make(MemoryStore(), PipelineConfig())
         p.bind(asyncio.get_running_loop())
         await p.drain(1)
         return await asyncio.to_thread(p.submit_threadsafe, env(1), 0.01)
@@ -163,7 +167,7 @@ def test_messages_awaiting_ack_are_not_held_for_the_interval() -> None:
     async def go() -> tuple[bool, list[int]]:
         store = MemoryStore()
         acks: list[int] = []
-        p = Pipeline(store, Metrics(), Health(), PipelineConfig(batch_size=1000, flush_interval_s=30))
+        p = make(store, PipelineConfig(batch_size=1000, flush_interval_s=30))
         task = asyncio.create_task(p.run())
         for i in range(3):
             await p.submit(env(i, acks))

@@ -1,0 +1,171 @@
+"""The durable spool: an append-only, checksummed segment log of batches that the store could
+not take. Appends are fsynced before they return (so an MQTT ack may follow); replay reads the
+oldest batch first; a segment is deleted once all its batches are in the store. A crash during
+replay replays the segment again, which idempotent storage makes harmless.
+
+Record: ``length u32 | count u32 | crc32 u32`` then ``length`` bytes of JSON (orjson) holding
+the points. On open, a record whose header or checksum does not match (a torn write at the
+tail) is cut off with everything after it, and said in the log.
+
+Not thread-safe: the pipeline uses it from the event loop only (blocking file calls run in a
+worker thread through :meth:`Spool.run_blocking`).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from pathlib import Path
+
+import orjson
+
+from telemetry.records import Point
+
+log = logging.getLogger(__name__)
+_HEADER = struct.Struct("<III")
+_SEGMENT_PREFIX = "seg-"
+
+
+class SpoolFull(Exception):  # noqa: N818 - a state, not an error of the caller
+    """The spool has no room (``max_bytes`` reached, or the disk is full)."""
+
+
+@dataclass(frozen=True, slots=True)
+class SpooledBatch:
+    segment: int
+    end_offset: int  # where the next record of the segment starts
+    points: tuple[Point, ...]
+
+
+def _encode(points: list[Point] | tuple[Point, ...]) -> bytes:
+    return orjson.dumps([[p.measurement, p.tags, p.fields, p.time_ms] for p in points])
+
+
+def _decode(data: bytes) -> tuple[Point, ...]:
+    return tuple(
+        Point(m, tuple((k, v) for k, v in tags), tuple((k, v) for k, v in fields), int(t))
+        for m, tags, fields, t in orjson.loads(data)
+    )
+
+
+class Spool:
+    def __init__(self, directory: Path, max_bytes: int, segment_bytes: int = 64 << 20) -> None:
+        self._dir = directory
+        self._max = max_bytes
+        self._segment_bytes = segment_bytes
+        self._segments: list[int] = []  # ids, oldest first
+        self._sizes: dict[int, int] = {}
+        self._counts: dict[int, int] = {}  # points per segment not yet replayed
+        self._read_at: tuple[int, int] = (0, 0)  # (segment, offset) of the next batch to replay
+        self.truncated_bytes = 0
+
+    # --- opening ---------------------------------------------------------------------------
+    def open(self) -> None:
+        self._dir.mkdir(parents=True, exist_ok=True)
+        ids = sorted(
+            int(p.name[len(_SEGMENT_PREFIX) : -4]) for p in self._dir.glob(f"{_SEGMENT_PREFIX}*.log")
+        )
+        for sid in ids:
+            size, count = self._scan(sid)
+            if size == 0:
+                self._path(sid).unlink()
+                continue
+            self._segments.append(sid)
+            self._sizes[sid] = size
+            self._counts[sid] = count
+        if self._segments:
+            self._read_at = (self._segments[0], 0)
+            log.warning("spool holds %d points in %d segments: replaying", self.points, len(self._segments))
+
+    def _scan(self, sid: int) -> tuple[int, int]:
+        """Validate a segment; cut a torn or corrupt tail. Returns (good bytes, points)."""
+        path = self._path(sid)
+        data = path.read_bytes()
+        offset = count = 0
+        while offset + _HEADER.size <= len(data):
+            length, n, crc = _HEADER.unpack_from(data, offset)
+            body = data[offset + _HEADER.size : offset + _HEADER.size + length]
+            if len(body) != length or zlib.crc32(body) != crc:
+                break
+            offset += _HEADER.size + length
+            count += n
+        if offset < len(data):
+            self.truncated_bytes += len(data) - offset
+            log.warning(
+                "spool segment %s: cut %d bytes of a torn or corrupt tail", path.name, len(data) - offset
+            )
+            with path.open("r+b") as f:
+                f.truncate(offset)
+                os.fsync(f.fileno())
+        return offset, count
+
+    def _path(self, sid: int) -> Path:
+        return self._dir / f"{_SEGMENT_PREFIX}{sid:012d}.log"
+
+    # --- state -----------------------------------------------------------------------------
+    @property
+    def bytes(self) -> int:
+        return sum(self._sizes.values())
+
+    @property
+    def points(self) -> int:
+        return sum(self._counts.values())
+
+    @property
+    def empty(self) -> bool:
+        return not self._segments
+
+    # --- append and replay -----------------------------------------------------------------
+    def append(self, points: list[Point]) -> None:
+        """Durably append one batch, or raise :class:`SpoolFull`."""
+        body = _encode(points)
+        record = _HEADER.pack(len(body), len(points), zlib.crc32(body)) + body
+        if self.bytes + len(record) > self._max:
+            raise SpoolFull(f"spool at {self.bytes} of {self._max} bytes")
+        if not self._segments or self._sizes[self._segments[-1]] + len(record) > self._segment_bytes:
+            sid = (self._segments[-1] + 1) if self._segments else 1
+            self._segments.append(sid)
+            self._sizes[sid] = 0
+            self._counts[sid] = 0
+            if len(self._segments) == 1:
+                self._read_at = (sid, 0)
+        sid = self._segments[-1]
+        path = self._path(sid)
+        try:
+            with path.open("ab") as f:
+                f.write(record)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError as exc:  # ENOSPC and friends: hold back instead of losing anything
+            with path.open("r+b") as f:
+                f.truncate(self._sizes[sid])
+            raise SpoolFull(f"cannot write the spool in {self._dir}: {exc}") from exc
+        self._sizes[sid] += len(record)
+        self._counts[sid] += len(points)
+
+    def peek(self) -> SpooledBatch | None:
+        """The oldest batch not yet replayed (None when the spool is empty)."""
+        if not self._segments:
+            return None
+        sid, offset = self._read_at
+        with self._path(sid).open("rb") as f:
+            f.seek(offset)
+            header = f.read(_HEADER.size)
+            length, _n, _crc = _HEADER.unpack(header)
+            body = f.read(length)
+        return SpooledBatch(sid, offset + _HEADER.size + length, _decode(body))
+
+    def consume(self, batch: SpooledBatch) -> None:
+        """Mark ``batch`` as written to the store; delete its segment when it was the last."""
+        self._counts[batch.segment] -= len(batch.points)
+        if batch.end_offset < self._sizes[batch.segment]:
+            self._read_at = (batch.segment, batch.end_offset)
+            return
+        self._path(batch.segment).unlink(missing_ok=True)
+        self._segments.remove(batch.segment)
+        del self._sizes[batch.segment], self._counts[batch.segment]
+        if self._segments:
+            self._read_at = (self._segments[0], 0)

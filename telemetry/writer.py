@@ -1,0 +1,203 @@
+"""The durability policy between the pipeline and the store: write a batch to the store, or
+else to the spool, and replay the spool in order once the store answers.
+
+- A retryable store error (network, timeout, 429, 5xx) sends the batch to the spool; while the
+  spool holds anything, new batches go behind it, so the store sees them in order.
+- A non-retryable error (the data's fault) splits the batch to isolate the bad points, which
+  become dead letters with the store's message; the rest is written.
+- A full spool (``max_bytes`` or a full disk) makes :meth:`Writer.write` wait: the pipeline stops
+  acknowledging and the broker keeps the backlog (back-pressure). Nothing is dropped.
+- Without a spool, retryable errors are retried with capped, jittered back-off.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import Counter as Tally
+from collections.abc import Awaitable, Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import TypeVar
+
+from telemetry.errors import StoreError
+from telemetry.health import Health
+from telemetry.metrics import Metrics
+from telemetry.ports import Store
+from telemetry.records import DeadLetter, Point
+from telemetry.spool import Spool, SpooledBatch, SpoolFull
+
+log = logging.getLogger(__name__)
+T = TypeVar("T")
+
+_BACKOFF_START_S = 0.1
+_BACKOFF_MAX_S = 10.0
+_RETRY_AFTER_MAX_S = 60.0
+
+
+def _now_ms() -> int:
+    return time.time_ns() // 1_000_000
+
+
+class Writer:
+    def __init__(self, store: Store, metrics: Metrics, health: Health, spool: Spool | None = None) -> None:
+        self._store = store
+        self._metrics = metrics
+        self._health = health
+        self._spool = spool
+        self._io = ThreadPoolExecutor(1, thread_name_prefix="spool") if spool is not None else None
+        self._spooled = asyncio.Event()  # set while the spool holds batches
+        self._store_failing = False
+
+    async def open(self) -> None:
+        if self._spool is not None:
+            await self._blocking(self._spool.open)
+            self._update_spool_state()
+            if not self._spool.empty:
+                self._spooled.set()
+
+    async def close(self) -> None:
+        if self._io is not None:
+            self._io.shutdown(wait=True)
+            self._io = None
+
+    async def _blocking(self, fn: Callable[[], T]) -> T:
+        return await asyncio.get_running_loop().run_in_executor(self._io, fn)
+
+    def _update_spool_state(self, full: str = "") -> None:
+        if self._spool is None:
+            return
+        self._metrics.spooled.set(self._spool.points)
+        self._metrics.spool_bytes.set(self._spool.bytes)
+        if full:
+            if self._health.set("spool", "down", f"full, holding input back: {full}"):
+                log.error("spool full, input is held back at the broker: %s", full)
+        elif self._health.set("spool", "up", f"{self._spool.points} points waiting"):
+            log.info("spool accepts batches again")
+
+    # --- writing ---------------------------------------------------------------------------
+    async def write(self, points: list[Point]) -> list[DeadLetter]:
+        """Durable when it returns (in the store or the spool). Returns the dead letters of the
+        points the store refused as invalid."""
+        if not points:
+            return []
+        if self._spool is None:
+            return await self._to_store(points, retry=True)
+        if self._spool.empty:
+            try:
+                return await self._to_store(points, retry=False)
+            except StoreError:  # retryable: fall through to the spool
+                pass
+        await self._to_spool(points)
+        return []
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            await self._retrying(self._store.write_dead_letters, letters)
+            for reason, n in Tally(d.reason for d in letters).items():
+                self._metrics.rejected.labels(reason).inc(n)
+
+    async def _to_spool(self, points: list[Point]) -> None:
+        assert self._spool is not None
+        spool = self._spool
+        delay = _BACKOFF_START_S
+        while True:
+            try:
+                await self._blocking(lambda: spool.append(points))
+            except SpoolFull as exc:
+                self._update_spool_state(full=str(exc))
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, 1.0)
+                continue
+            self._update_spool_state()
+            self._spooled.set()
+            return
+
+    async def _to_store(self, points: list[Point], *, retry: bool) -> list[DeadLetter]:
+        """Write; isolate invalid points by halving. A retryable error is retried when
+        ``retry``, else raised (the caller spools the whole batch; halves already written are
+        written again later, which idempotent storage absorbs)."""
+        try:
+            if retry:
+                await self._retrying(self._store.write, points)
+            else:
+                await self._once(self._store.write, points)
+        except StoreError as exc:
+            if exc.retryable:
+                raise
+            if len(points) == 1:
+                p = points[0]
+                return [
+                    DeadLetter(
+                        _now_ms(), "store", p.measurement, repr(p).encode(), "store_rejected", str(exc)
+                    )
+                ]
+            mid = len(points) // 2
+            return await self._to_store(points[:mid], retry=retry) + await self._to_store(
+                points[mid:], retry=retry
+            )
+        for measurement, n in Tally(p.measurement for p in points).items():
+            self._metrics.written.labels(measurement).inc(n)
+        return []
+
+    async def _once(self, call: Callable[[Sequence[T]], Awaitable[None]], items: Sequence[T]) -> None:
+        try:
+            await call(items)
+        except StoreError as exc:
+            self._failed(exc)
+            raise
+        self._recovered()
+
+    async def _retrying(self, call: Callable[[Sequence[T]], Awaitable[None]], items: Sequence[T]) -> None:
+        """Retry retryable store errors with capped, jittered back-off until they succeed."""
+        delay = _BACKOFF_START_S
+        while True:
+            try:
+                await self._once(call, items)
+            except StoreError as exc:
+                if not exc.retryable:
+                    raise
+                pause = delay * (0.5 + random.random())
+                if exc.retry_after_s is not None:
+                    pause = max(pause, min(exc.retry_after_s, _RETRY_AFTER_MAX_S))
+                await asyncio.sleep(pause)
+                delay = min(delay * 2, _BACKOFF_MAX_S)
+                continue
+            return
+
+    def _failed(self, exc: StoreError) -> None:
+        self._metrics.store_errors.labels(str(exc.retryable).lower()).inc()
+        if exc.retryable:
+            if not self._store_failing:
+                log.warning(
+                    "store %s failing (%s); spooling and retrying with back-off", self._store.name, exc
+                )
+                self._store_failing = True
+            self._health.set("store", "down", str(exc))
+
+    def _recovered(self) -> None:
+        if self._store_failing:
+            log.warning("store %s answers again", self._store.name)
+            self._store_failing = False
+        self._health.set("store", "up", self._store.name)
+
+    # --- replay ----------------------------------------------------------------------------
+    async def replay_forever(self) -> None:
+        """Move spooled batches into the store, oldest first, until cancelled."""
+        if self._spool is None:
+            return
+        spool = self._spool
+        while True:
+            await self._spooled.wait()
+            batch: SpooledBatch | None = await self._blocking(spool.peek)
+            if batch is None:
+                self._spooled.clear()
+                continue
+            letters = await self._to_store(list(batch.points), retry=True)
+            await self.write_dead_letters(letters)
+            await self._blocking(lambda b=batch: spool.consume(b))  # type: ignore[misc]
+            self._metrics.replayed.inc(len(batch.points))
+            self._update_spool_state()
+            if spool.empty:
+                log.info("spool replayed: the store is current")
