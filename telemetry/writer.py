@@ -84,35 +84,30 @@ class Writer:
             return []
         if self._spool is None:
             return await self._to_store(points, retry=True)
-        if self._spool.empty:
-            try:
-                return await self._to_store(points, retry=False)
-            except StoreError:  # retryable: fall through to the spool
-                pass
-        await self._to_spool(points)
-        return []
-
-    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
-        if letters:
-            await self._retrying(self._store.write_dead_letters, letters)
-            for reason, n in Tally(d.reason for d in letters).items():
-                self._metrics.rejected.labels(reason).inc(n)
-
-    async def _to_spool(self, points: list[Point]) -> None:
-        assert self._spool is not None
         spool = self._spool
         delay = _BACKOFF_START_S
         while True:
+            if spool.empty:  # nothing to keep in order behind: try the store first
+                try:
+                    return await self._to_store(points, retry=False)
+                except StoreError:  # retryable: to the spool
+                    pass
             try:
                 await self._blocking(lambda: spool.append(points))
-            except SpoolFull as exc:
+            except SpoolFull as exc:  # back-pressure: the caller does not acknowledge meanwhile
                 self._update_spool_state(full=str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
             self._update_spool_state()
             self._spooled.set()
-            return
+            return []
+
+    async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        if letters:
+            await self._retrying(self._store.write_dead_letters, letters)
+            for reason, n in Tally(d.reason for d in letters).items():
+                self._metrics.rejected.labels(reason).inc(n)
 
     async def _to_store(self, points: list[Point], *, retry: bool) -> list[DeadLetter]:
         """Write; isolate invalid points by halving. A retryable error is retried when
