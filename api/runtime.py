@@ -14,6 +14,7 @@ from sensors.broker import EmbeddedBroker
 from sensors.mqtt_collector import MqttCollector
 from storage.embedded import EmbeddedStore
 from storage.influxdb1 import InfluxDB1Store
+from storage.influxdb2 import InfluxDB2Store
 from telemetry.assets import Registry, load_registry
 from telemetry.config import Settings
 from telemetry.errors import ConfigError
@@ -43,7 +44,16 @@ def _influxdb1(settings: Settings) -> Store:
     )
 
 
-STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {"embedded": _embedded, "influxdb1": _influxdb1}
+def _influxdb2(settings: Settings) -> Store:
+    s = settings.store
+    return InfluxDB2Store(s.url, s.token, s.org, s.bucket, Path(settings.spool.path) / "dead_letters.sqlite")
+
+
+STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {
+    "embedded": _embedded,
+    "influxdb1": _influxdb1,
+    "influxdb2": _influxdb2,
+}
 
 
 def make_store(settings: Settings) -> Store:

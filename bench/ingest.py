@@ -3,7 +3,7 @@
 service until every message is written to the embedded store. Prints both rates and the ratio,
 measured in the same run. Targets: ratio ≥ 0.6 at QoS 0, ≥ 0.8 at QoS 1.
 
-    python bench/ingest.py [--messages N] [--qos 0|1] [--publishers P]
+    python bench/ingest.py [--messages N] [--qos 0|1] [--publishers P] [--store embedded|influxdb1]
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from paho.mqtt.enums import CallbackAPIVersion
 from api.runtime import running
 from telemetry.assets import Registry
 from telemetry.config import load_settings
-from tests.servers import Mosquitto, find_binary
+from tests.servers import Influxd, Mosquitto, find_binary
 
 ROOT = "city/haishu"
 T0 = 1_795_564_800_000
@@ -88,10 +88,16 @@ def bare_subscriber(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, q
     return n / elapsed
 
 
-async def service(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, qos: int, store: Path) -> float:
+async def service(
+    broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, qos: int, work: Path, influx_url: str | None
+) -> float:
+    store: dict[str, str] = {"path": str(work / "store")}
+    if influx_url:
+        store = {"backend": "influxdb1", "url": influx_url, "database": "bench"}
     settings = load_settings(
         overrides={
-            "store": {"path": str(store)},
+            "store": store,
+            "spool": {"path": str(work / "spool")},
             "mqtt": {"url": broker.url, "client_id": "bench-service", "qos": qos},
         }
     )
@@ -118,21 +124,28 @@ def main() -> None:
     ap.add_argument("--messages", type=int, default=100_000)
     ap.add_argument("--qos", type=int, choices=(0, 1), default=0)
     ap.add_argument("--publishers", type=int, default=2)
+    ap.add_argument("--store", choices=("embedded", "influxdb1"), default="embedded")
     args = ap.parse_args()
     n = args.messages - args.messages % args.publishers
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         inputs = write_inputs(work, n, args.publishers)
         broker = Mosquitto(work / "mosquitto", persistence=False)
+        influx = Influxd(work / "influxd") if args.store == "influxdb1" else None
         broker.start()
+        if influx is not None:
+            influx.start()
         try:
             bare = bare_subscriber(broker, inputs, n, args.qos)
-            svc = asyncio.run(service(broker, inputs, n, args.qos, work / "store"))
+            svc = asyncio.run(service(broker, inputs, n, args.qos, work, influx.url if influx else None))
         finally:
             broker.stop()
+            if influx is not None:
+                influx.stop()
     target = 0.6 if args.qos == 0 else 0.8
     ratio = svc / bare
-    print(f"ingest: {n} gauge messages at QoS {args.qos}, {args.publishers} mosquitto_pub publishers")
+    print(f"ingest: {n} gauge messages at QoS {args.qos} into {args.store}", end="")
+    print(f", {args.publishers} mosquitto_pub publishers")
     print(f"  bare paho subscriber : {bare:10.0f} msg/s")
     print(f"  service (to store)   : {svc:10.0f} msg/s")
     verdict = "met" if ratio >= target else "NOT met"

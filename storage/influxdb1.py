@@ -20,11 +20,12 @@ from typing import Any, Self
 import httpx
 
 from storage.deadletters import DeadLetterFile
+from storage.fieldtypes import typed as _typed
 from telemetry.errors import QueryError, StoreError
 from telemetry.lineprotocol import encode_batch
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
-from telemetry.records import DeadLetter, FieldValue, Point
-from telemetry.schema import MEASUREMENTS, MeasurementSchema
+from telemetry.records import DeadLetter, Point
+from telemetry.schema import MEASUREMENTS
 
 log = logging.getLogger(__name__)
 
@@ -214,17 +215,3 @@ class InfluxDB1Store:
 
     async def ping(self) -> None:
         await self._request("GET", "/ping")
-
-
-def _typed(m: MeasurementSchema, field: str, value: Any) -> FieldValue | None:
-    """InfluxDB's JSON has no int/float distinction; give values the schema's type."""
-    if value is None:
-        return None
-    kind = m.fields.get(field)
-    if kind == "int" and isinstance(value, int | float) and not isinstance(value, bool):
-        return int(value)
-    if kind == "float" and isinstance(value, int | float) and not isinstance(value, bool):
-        return float(value)
-    if isinstance(value, bool | int | float | str):
-        return value
-    return str(value)

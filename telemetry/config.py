@@ -13,7 +13,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
 
 from telemetry.errors import ConfigError
@@ -105,6 +105,12 @@ class StoreConfig(_Section):
     org: str = ""
     bucket: str = "telemetry"
     token: str = ""
+
+    @model_validator(mode="after")
+    def _influxdb2_needs_credentials(self) -> StoreConfig:
+        if self.backend == "influxdb2" and not (self.token and self.org):
+            raise ValueError("backend influxdb2 needs store.token and store.org")
+        return self
 
 
 class SpoolConfig(_Section):
