@@ -33,6 +33,8 @@ def test_file_then_environment_wins(tmp_path: Path, monkeypatch: pytest.MonkeyPa
     f = tmp_path / "c.toml"
     f.write_text('[store]\nbackend = "influxdb1"\npath = "/var/x"\n[mqtt]\nroot = "city/ningbo"\n')
     monkeypatch.setenv("TELEMETRY_STORE__BACKEND", "influxdb2")
+    monkeypatch.setenv("TELEMETRY_STORE__TOKEN", "t0ken")
+    monkeypatch.setenv("TELEMETRY_STORE__ORG", "city")
     monkeypatch.setenv("TELEMETRY_API__TOKENS", '[{"token": "s3cret", "role": "admin"}]')
     s = load_settings(f)
     assert s.store.backend == "influxdb2"  # environment wins
