@@ -47,6 +47,8 @@ test: lint typecheck imports pytest
 
 bench: $(STAMP) system-deps
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py
+	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py --qos 1 --messages 50000
+	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py --store influxdb1
 	$(BIN)/python bench/store.py
 
 clean:
