@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from drones.collector import MavlinkCollector
+from drones.fleet import Fleet
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt_collector import MqttCollector
 from storage.embedded import EmbeddedStore
@@ -70,6 +72,8 @@ class Runtime:
     store: Store
     metrics: Metrics = field(default_factory=Metrics)
     health: Health = field(default_factory=Health)
+    fleet: Fleet = field(default_factory=Fleet)
+    mavlink: MavlinkCollector | None = None
 
 
 @contextlib.asynccontextmanager
@@ -80,7 +84,7 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
     registry = registry or load_registry(settings.assets.dir, strict=settings.assets.strict)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(make_store(settings))
-        rt = Runtime(settings, registry, store)
+        rt = Runtime(settings, registry, store, fleet=Fleet(settings.mavlink.offline_after_s))
         rt.health.set("store", "up", store.name)
         spool = Spool(Path(settings.spool.path), settings.spool.max_bytes, settings.spool.segment_bytes)
         writer = Writer(store, rt.metrics, rt.health, spool)
@@ -98,7 +102,8 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
             collector = MqttCollector(
                 mqtt_cfg, registry, settings.site.district, pipeline, rt.metrics, rt.health
             )
-            async with collector:
+            rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
+            async with collector, rt.mavlink:
                 try:
                     yield rt
                 finally:

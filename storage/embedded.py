@@ -2,7 +2,8 @@
 
 Layout: a ``series`` table maps each tag set to an integer id (like InfluxDB's series index);
 each measurement has a typed table keyed by ``(series, time)``, which makes writes idempotent
-(the same measurement, tags and time are stored once; the last write wins, as in InfluxDB);
+(the same measurement, tags and time are stored once; field by field the last write wins, as in
+InfluxDB);
 ``latest`` keeps each series' newest point for the device list; ``dead_letters`` keeps every
 rejected input. A batch is one transaction (DuckDB's WAL makes a commit durable). DuckDB calls
 run on one writer thread and one reader thread so the event loop never blocks.
@@ -173,7 +174,10 @@ class EmbeddedStore:
             # Last write wins inside a batch too (one row per key per statement).
             rows: dict[str, dict[tuple[int, int], Point]] = {}
             for sid, p in zip(ids, points, strict=True):
-                rows.setdefault(p.measurement, {})[(sid, p.time_ms)] = p
+                keyed = rows.setdefault(p.measurement, {})
+                seen = keyed.get((sid, p.time_ms))
+                # Same point twice in a batch: fields merge, the later value wins (as InfluxDB).
+                keyed[(sid, p.time_ms)] = p if seen is None else _merge(seen, p)
             latest: dict[int, Point] = {}
             for name, keyed in rows.items():
                 self._insert(con, MEASUREMENTS[name], keyed)
@@ -220,7 +224,10 @@ class EmbeddedStore:
         except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
             raise StoreError(f"{m.name}: a field has the wrong type: {exc}", retryable=False) from exc
         con.register("_batch_in", pa.table(data))
-        con.execute(f"INSERT OR REPLACE INTO {_table(m)} SELECT * FROM _batch_in")
+        # Field-level last write wins, as InfluxDB: a field the new point lacks keeps its value.
+        merge = ", ".join(f'"{f}" = COALESCE(excluded."{f}", {_table(m)}."{f}")' for f in m.fields)
+        upsert = f"INSERT INTO {_table(m)} SELECT * FROM _batch_in ON CONFLICT (series, time) DO UPDATE SET"
+        con.execute(f"{upsert} {merge}")
         con.unregister("_batch_in")
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
@@ -319,6 +326,10 @@ class EmbeddedStore:
 
     async def ping(self) -> None:
         await self._read("SELECT 1", [])
+
+
+def _merge(old: Point, new: Point) -> Point:
+    return Point(new.measurement, new.tags, tuple((dict(old.fields) | dict(new.fields)).items()), new.time_ms)
 
 
 def _plain(v: object) -> FieldValue | None:

@@ -85,6 +85,7 @@ class MqttConfig(_Section):
 class MavlinkConfig(_Section):
     endpoints: list[str] = Field(default_factory=lambda: ["udpin:0.0.0.0:14550"])
     signing_key: str = ""
+    offline_after_s: float = Field(5.0, gt=0)  # extension: no heartbeat for this long → offline
 
     @field_validator("signing_key")
     @classmethod

@@ -52,6 +52,12 @@ class Metrics:
         self.mqtt_connects = Counter(
             "telemetry_mqtt_connects", "MQTT connections established (1 + reconnects)", registry=r
         )
+        self.mavlink_unsigned = Counter(
+            "telemetry_mavlink_unsigned_refused",
+            "MAVLink packets refused for lack of a valid signature",
+            registry=r,
+        )
+        self.mavlink_bad = Counter("telemetry_mavlink_bad_data", "Undecodable MAVLink bytes", registry=r)
         self.dropped.inc(0)
 
     def render(self) -> bytes:

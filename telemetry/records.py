@@ -148,9 +148,6 @@ class VehicleFix:
         )
 
 
-Record = GaugeReading | ToiletReading | ToiletEvent | VehicleFix
-
-
 @dataclass(frozen=True, slots=True)
 class DeadLetter:
     """An input that was not written as telemetry, kept with why."""
@@ -169,3 +166,90 @@ class Decoded:
 
     records: tuple[Record, ...] = ()
     dead_letters: tuple[DeadLetter, ...] = field(default=())
+
+
+@dataclass(frozen=True, slots=True)
+class DroneState:
+    """What one MAVLink message said about a vehicle (only the fields it carries are set)."""
+
+    drone: int  # MAVLink system id
+    time_ms: int
+    lat: float | None = None
+    lon: float | None = None
+    alt_msl_m: float | None = None
+    alt_rel_m: float | None = None
+    groundspeed_ms: float | None = None
+    heading_deg: float | None = None
+    battery_pct: float | None = None
+    voltage_v: float | None = None
+    mode: str | None = None
+    armed: bool | None = None
+    mission_seq: int | None = None
+    gps_fix: int | None = None
+    satellites: int | None = None
+
+    def to_point(self) -> Point:
+        fields = {
+            "lat": self.lat,
+            "lon": self.lon,
+            "alt_msl_m": self.alt_msl_m,
+            "alt_rel_m": self.alt_rel_m,
+            "groundspeed_ms": self.groundspeed_ms,
+            "heading_deg": self.heading_deg,
+            "battery_pct": self.battery_pct,
+            "voltage_v": self.voltage_v,
+            "mode": self.mode,
+            "armed": self.armed,
+            "mission_seq": self.mission_seq,
+            "gps_fix": self.gps_fix,
+            "satellites": self.satellites,
+        }
+        return Point.make("drone_state", {"drone": str(self.drone)}, fields, self.time_ms)
+
+
+@dataclass(frozen=True, slots=True)
+class MissionEvent:
+    """A mission-related event of a vehicle: an item reached, a status text, a command given."""
+
+    drone: int
+    mission: str
+    time_ms: int
+    event: str
+    seq: int | None = None
+    detail: str | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "mission_event",
+            {"drone": str(self.drone), "mission": self.mission},
+            {"event": self.event, "seq": self.seq, "detail": self.detail},
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class MissionProgress:
+    id: str
+    current: int
+    total: int
+    state: str  # planned | uploaded | verified | running | done | failed
+
+
+@dataclass(frozen=True, slots=True)
+class DroneStatus:
+    """A vehicle as the fleet view shows it (GET /api/v1/drones)."""
+
+    drone: int
+    online: bool
+    last_heartbeat_ms: int | None
+    lat: float | None
+    lon: float | None
+    alt_rel_m: float | None
+    battery_pct: float | None
+    mode: str | None
+    armed: bool | None
+    link: str
+    mission: MissionProgress | None
+
+
+Record = GaugeReading | ToiletReading | ToiletEvent | VehicleFix | DroneState | MissionEvent

@@ -163,3 +163,9 @@ bind-address = "127.0.0.1:{free_port()}"
         result = r.json()["results"][0]
         series: list[dict[str, object]] = result.get("series", [])
         return series
+
+
+def free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])

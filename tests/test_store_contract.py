@@ -189,3 +189,26 @@ def test_query_errors(make_store: Callable[[], AsyncIterator[Store]]) -> None:
             await s.ping()
 
     run(go())
+
+
+def test_same_point_twice_merges_fields_last_write_wins(
+    make_store: Callable[[], AsyncIterator[Store]],
+) -> None:
+    """InfluxDB semantics: a later write of the same point sets its fields, keeps the others."""
+
+    async def go() -> None:
+        async with make_store() as s:  # type: ignore[attr-defined]
+            await s.write([Point("drone_state", (("drone", "1"),), (("lat", 29.8), ("mode", "AUTO")), T0)])
+            await s.write([Point("drone_state", (("drone", "1"),), (("mode", "RTL"), ("armed", True)), T0)])
+            await s.write(
+                [
+                    Point("drone_state", (("drone", "2"),), (("lat", 1.0),), T0),
+                    Point("drone_state", (("drone", "2"),), (("lon", 2.0),), T0),  # same batch
+                ]
+            )
+            (one,) = await s.query_series(SeriesQuery("drone_state", ("lat", "mode", "armed"), "1"))
+            assert one.values == (("lat", 29.8), ("mode", "RTL"), ("armed", True))
+            (two,) = await s.query_series(SeriesQuery("drone_state", ("lat", "lon"), "2"))
+            assert two.values == (("lat", 1.0), ("lon", 2.0))
+
+    run(go())

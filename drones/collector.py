@@ -1,0 +1,126 @@
+"""The MAVLink collector: one pymavlink connection per endpoint (udpin, udpout, tcp, tcpin,
+serial), each in its own thread with a stop event, handing records to the pipeline through its
+thread-safe entrance. Many vehicles per endpoint, told apart by system id. With a signing key,
+MAVLink 2 signing is required: unsigned packets are refused and counted.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from types import TracebackType
+from typing import Any, Self
+
+from drones.convert import convert
+from drones.fleet import Fleet
+from drones.mavlink import mavutil
+from telemetry.config import MavlinkConfig
+from telemetry.health import Health
+from telemetry.metrics import Metrics
+from telemetry.ports import Envelope, Sink
+from telemetry.records import Decoded
+
+log = logging.getLogger(__name__)
+
+_RECV_TIMEOUT_S = 0.5
+_RECONNECT_MAX_S = 30.0
+GCS_SYSTEM_ID = 255
+GCS_COMPONENT_ID = 190  # MAV_COMP_ID_MISSIONPLANNER
+
+
+class MavlinkCollector:
+    name = "mavlink"
+
+    def __init__(
+        self, cfg: MavlinkConfig, sink: Sink, metrics: Metrics, health: Health, fleet: Fleet
+    ) -> None:
+        self._cfg = cfg
+        self._sink = sink
+        self._metrics = metrics
+        self._health = health
+        self.fleet = fleet
+        self._key = bytes.fromhex(cfg.signing_key) if cfg.signing_key else None
+        self._stop = threading.Event()
+        self._threads: list[threading.Thread] = []
+        self._links: dict[str, Any] = {}
+        self._links_lock = threading.Lock()
+        self.missions: dict[int, str] = {}  # system id → the mission id its events belong to
+
+    async def __aenter__(self) -> Self:
+        for url in self._cfg.endpoints:
+            self._health.set(f"mavlink:{url}", "starting")
+            t = threading.Thread(target=self._run, args=(url,), name=f"mavlink {url}", daemon=True)
+            t.start()
+            self._threads.append(t)
+        return self
+
+    async def __aexit__(
+        self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
+    ) -> None:
+        self._stop.set()
+        for t in self._threads:
+            t.join(timeout=5)
+        self._threads.clear()
+
+    def link(self, url: str) -> Any:
+        """The open connection of an endpoint (to send commands), or None."""
+        with self._links_lock:
+            return self._links.get(url)
+
+    def _connect(self, url: str) -> Any:
+        conn = mavutil().mavlink_connection(
+            url, source_system=GCS_SYSTEM_ID, source_component=GCS_COMPONENT_ID
+        )
+        if self._key is not None:
+            conn.setup_signing(self._key, sign_outgoing=True, allow_unsigned_callback=self._unsigned)
+        return conn
+
+    def _unsigned(self, mav: Any, msgid: int) -> bool:
+        self._metrics.mavlink_unsigned.inc()
+        return False
+
+    def _run(self, url: str) -> None:
+        backoff = 1.0
+        component = f"mavlink:{url}"
+        while not self._stop.is_set():
+            try:
+                conn = self._connect(url)
+            except (OSError, ValueError) as exc:
+                if self._health.set(component, "down", f"cannot open: {exc}"):
+                    log.warning("MAVLink endpoint %s cannot open (%s); retrying", url, exc)
+                self._stop.wait(backoff)
+                backoff = min(backoff * 2, _RECONNECT_MAX_S)
+                continue
+            backoff = 1.0
+            with self._links_lock:
+                self._links[url] = conn
+            self._health.set(component, "up", "listening")
+            try:
+                self._receive(conn, url)
+            except OSError as exc:
+                if self._health.set(component, "down", f"link lost: {exc}"):
+                    log.warning("MAVLink endpoint %s lost (%s); reopening", url, exc)
+            finally:
+                with self._links_lock:
+                    self._links.pop(url, None)
+                conn.close()
+
+    def _receive(self, conn: Any, url: str) -> None:
+        while not self._stop.is_set():
+            msg = conn.recv_match(blocking=True, timeout=_RECV_TIMEOUT_S)
+            if msg is None:
+                continue
+            kind = msg.get_type()
+            if kind == "BAD_DATA":
+                self._metrics.mavlink_bad.inc()
+                continue
+            sysid = msg.get_srcSystem()
+            record = convert(msg, time.time_ns() // 1_000_000, self.missions.get(sysid, "unassigned"))
+            if record is None:
+                continue
+            self.fleet.observe(record, url, heartbeat=kind == "HEARTBEAT")
+            envelope = Envelope("mavlink", Decoded(records=(record,)))
+            while not self._stop.is_set() and not self._sink.closed:
+                if self._sink.submit_threadsafe(envelope, _RECV_TIMEOUT_S):
+                    break
