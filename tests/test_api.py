@@ -41,7 +41,7 @@ def test_health_endpoints_need_no_token(client: TestClient) -> None:
     assert client.get("/healthz").json() == {"status": "ok"}
     ready = client.get("/readyz").json()
     assert ready["status"] == "ready"
-    assert set(ready["components"]) == {"mqtt", "pipeline", "spool", "store"}
+    assert set(ready["components"]) == {"mqtt", "pipeline", "spool", "store", "mavlink:udpin:0.0.0.0:14550"}
     metrics = client.get("/metrics").text
     for name in ("telemetry_received_total", "telemetry_written_total", "telemetry_rejected_total",
                  "telemetry_spooled", "telemetry_dropped_total"):  # fmt: skip
