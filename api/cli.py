@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import logging
 import sys
 from collections.abc import Sequence
@@ -40,6 +41,20 @@ def _parser() -> argparse.ArgumentParser:
     sensors.add_argument("--rate", type=float, default=1.0, help="ticks per second")
     sensors.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
 
+    drone = simsub.add_parser("drone", help="one vehicle speaking MAVLink 2 (ArduPilot quadrotor)")
+    drone.add_argument("--connect", required=True, help="pymavlink URL, e.g. udpout:127.0.0.1:14550")
+    drone.add_argument("--sysid", type=int, default=1)
+    drone.add_argument("--home", default="29.8737,121.5453", help="LAT,LON")
+    drone.add_argument("--speed", type=float, default=8.0, help="m/s")
+    drone.add_argument("--drop", type=float, default=0.0, help="probability of dropping a sent packet")
+    drone.add_argument("--seed", type=int, default=1)
+    drone.add_argument("--signing-key", default="", help="64 hex digits: sign, and refuse unsigned")
+    drone.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+
+    rep = sub.add_parser("replay", help="ingest a recorded MAVLink log with its original timestamps")
+    rep.add_argument("file")
+    rep.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
+
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
     return p
@@ -59,6 +74,41 @@ def _serve(settings: Settings) -> int:
     app = create_app(settings)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
     server.run()
+    return 0
+
+
+def _replay(file: str, config: str | None) -> int:
+    from pathlib import Path  # noqa: PLC0415
+
+    from api.replay import ProgressBar, replay  # noqa: PLC0415
+
+    path = Path(file)
+    if not path.is_file():
+        return _fail([("replay", f"{file}: no such file")])
+    settings = load_settings(config)
+    result = asyncio.run(replay(settings, path, ProgressBar()))
+    rate = result.records / result.seconds if result.seconds else 0.0
+    print(f"replayed {result.records} records from {file} in {result.seconds:.1f} s ({rate:.0f}/s)")
+    return 0
+
+
+def _simulate_drone(args: argparse.Namespace) -> int:
+    from simulators.drone import DroneSimulator  # noqa: PLC0415
+
+    try:
+        lat, lon = (float(v) for v in args.home.split(","))
+        key = bytes.fromhex(args.signing_key) if args.signing_key else None
+    except ValueError:
+        return _fail([("simulate drone", "--home needs LAT,LON and --signing-key 64 hex digits")])
+    if not 0 <= args.drop < 1:
+        return _fail([("simulate drone", "--drop is a probability in [0, 1)")])
+    sim = DroneSimulator(
+        args.connect, sysid=args.sysid, home=(lat, lon), speed_ms=args.speed, drop=args.drop, seed=args.seed,
+        signing_key=key,
+    )  # fmt: skip
+    print(f"simulated drone {args.sysid} on {args.connect}", flush=True)
+    with contextlib.suppress(KeyboardInterrupt):
+        sim.run(args.duration)
     return 0
 
 
@@ -86,6 +136,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             from api.demo import run_demo  # noqa: PLC0415
 
             return asyncio.run(run_demo(args.port, args.duration, args.data, args.seed))
+        if args.command == "replay":
+            return _replay(args.file, args.config)
+        if args.command == "simulate" and args.device == "drone":
+            return _simulate_drone(args)
         if args.command == "simulate":
             from simulators.sensors import SensorFleet  # noqa: PLC0415
 

@@ -49,6 +49,7 @@ class Writer:
         self._io = ThreadPoolExecutor(1, thread_name_prefix="spool") if spool is not None else None
         self._spooled = asyncio.Event()  # set while the spool holds batches
         self._store_failing = False
+        self._spool_full = False
 
     async def open(self) -> None:
         if self._spool is not None:
@@ -71,10 +72,15 @@ class Writer:
         self._metrics.spooled.set(self._spool.points)
         self._metrics.spool_bytes.set(self._spool.bytes)
         if full:
-            if self._health.set("spool", "down", f"full, holding input back: {full}"):
+            if not self._spool_full:
                 log.error("spool full, input is held back at the broker: %s", full)
-        elif self._health.set("spool", "up", f"{self._spool.points} points waiting"):
-            log.info("spool accepts batches again")
+            self._spool_full = True
+            self._health.set("spool", "down", f"full, holding input back: {full}")
+            return
+        if self._spool_full:
+            log.warning("spool accepts batches again")
+        self._spool_full = False
+        self._health.set("spool", "up", f"{self._spool.points} points waiting")
 
     # --- writing ---------------------------------------------------------------------------
     async def write(self, points: list[Point]) -> list[DeadLetter]:

@@ -1,0 +1,61 @@
+"""`telemetry replay` of a log the test writes itself, with original timestamps."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.servers import env_without_telemetry
+from tests.test_store_contract import run
+from tests.tlogs import write_tlog
+
+pytestmark = pytest.mark.integration
+START_S = 1_795_564_800.0  # 2026-11-25T00:00:00Z
+
+
+def test_replay_cli_ingests_with_original_timestamps(tmp_path: Path) -> None:
+    log = tmp_path / "flight.tlog"
+    n = write_tlog(log, sysid=5, start_s=START_S, seconds=30)  # 30 heartbeats, 600 others, 2 events
+    (tmp_path / "c.toml").write_text(
+        f'[store]\npath = "{tmp_path / "store"}"\n[spool]\npath = "{tmp_path / "spool"}"\n'
+    )
+    r = subprocess.run(
+        [sys.executable, "-m", "api.cli", "replay", str(log), "--config", str(tmp_path / "c.toml")],
+        capture_output=True, text=True, timeout=120, check=False, env=env_without_telemetry(),
+    )  # fmt: skip
+    assert r.returncode == 0, r.stderr
+    assert f"replayed {n} records" in r.stdout
+
+    from storage.embedded import EmbeddedStore
+    from telemetry.queries import SeriesQuery
+
+    async def check() -> None:
+        async with EmbeddedStore(tmp_path / "store") as s:
+            rows = await s.query_series(
+                SeriesQuery("drone_state", ("lat", "mode", "armed", "groundspeed_ms"), "5")
+            )
+            assert rows[0].time_ms == int(START_S * 1000)
+            assert dict(rows[0].values)["mode"] == "AUTO"
+            assert dict(rows[0].values)["armed"] is True
+            positions = [r for r in rows if dict(r.values)["lat"] is not None]
+            assert len(positions) == 300
+            assert positions[-1].time_ms == int(START_S * 1000) + 29_900 + 1
+            assert dict(positions[-1].values)["lat"] == pytest.approx(29.87 + 299e-5)
+            events = await s.query_series(SeriesQuery("mission_event", ("event", "seq", "detail"), "5"))
+            assert [dict(e.values)["event"] for e in events] == ["statustext", "item_reached"]
+            assert dict(events[0].values)["detail"] == "Mission: 3 WP"
+            assert dict(events[1].values)["seq"] == 3
+
+    run(check())
+
+
+def test_replay_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
+    r = subprocess.run(
+        [sys.executable, "-m", "api.cli", "replay", str(tmp_path / "nope.tlog")],
+        capture_output=True, text=True, timeout=60, check=False, cwd=tmp_path,
+    )  # fmt: skip
+    assert r.returncode == 2
+    assert "no such file" in r.stderr
