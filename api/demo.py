@@ -1,16 +1,18 @@
 """``telemetry demo``: an embedded broker, the service on the embedded store, the sensor fleet
-simulator and the API, on 127.0.0.1 only, with the four demo tokens."""
+simulator, two simulated drones and the API, on 127.0.0.1 only, with the four demo tokens."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
+import socket
 
 import uvicorn
 
 from api.app import create_app
 from sensors.broker import EmbeddedBroker
+from simulators.drone import DroneSimulator
 from simulators.sensors import SensorFleet
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import DEMO_TOKENS, load_settings
@@ -18,13 +20,24 @@ from telemetry.config import DEMO_TOKENS, load_settings
 log = logging.getLogger(__name__)
 
 
+def _free_udp_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+DEMO_DRONES = ((1, (29.8737, 121.5453)), (2, (29.8560, 121.5282)))  # Gulou; 环城南路
+
+
 async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int) -> int:
+    mavlink_port = _free_udp_port()
     async with EmbeddedBroker() as broker:
         settings = load_settings(
             overrides={
                 "store": {"backend": "embedded", "path": data_dir},
                 "spool": {"path": f"{data_dir}/spool"},
                 "mqtt": {"url": broker.url, "protocol": "3.1.1", "client_id": "telemetry-demo"},
+                "mavlink": {"endpoints": [f"udpin:127.0.0.1:{mavlink_port}"]},
                 "api": {
                     "host": "127.0.0.1",
                     "port": port,
@@ -43,6 +56,12 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
         if serving.done():
             return 1
         fleet.start()
+        drones = [
+            DroneSimulator(f"udpout:127.0.0.1:{mavlink_port}", sysid=sysid, home=home, seed=seed + sysid)
+            for sysid, home in DEMO_DRONES
+        ]
+        for d in drones:
+            d.start()
         base = f"http://127.0.0.1:{port}"
         print(
             f"City telemetry demo\n"
@@ -51,6 +70,7 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
             f"  G01 depth:  curl -H 'Authorization: Bearer demo-viewer' \\\n"
             f"                '{base}/api/v1/series/water_depth?device=G01'\n"
             f"  devices:    curl -H 'Authorization: Bearer demo-viewer' '{base}/api/v1/devices'\n"
+            f"  drones:     curl -H 'Authorization: Bearer demo-viewer' '{base}/api/v1/drones'\n"
             f"  MQTT:       {broker.url} (embedded)   store: {data_dir}/\n"
             f"  tokens:     {', '.join(DEMO_TOKENS)}\n"
             f"Ctrl-C stops.",
@@ -64,6 +84,8 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
                 await serving
         finally:
             fleet.stop()
+            for d in drones:
+                d.stop()
             server.should_exit = True
             await serving
         return 0

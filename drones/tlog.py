@@ -1,16 +1,34 @@
 """Reading recorded MAVLink logs (.tlog: each packet after an 8-byte big-endian microsecond
-timestamp) into records with their original timestamps."""
+timestamp) into records with their original timestamps.
+
+The file is walked directly (timestamp, packet length from the MAVLink header) and each packet
+is decoded with pymavlink's ``MAVLink.decode``: pymavlink's log reader (``mavlogfile``) costs
+several times more per message (bench/replay.py).
+"""
 
 from __future__ import annotations
 
-import os
 import threading
 from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 from drones.convert import convert
 from drones.mavlink import mavutil
 from telemetry.records import Record
+
+_CHUNK_BYTES = 1 << 20
+_V2, _V1 = 0xFD, 0xFE
+
+
+def _packet_size(buf: bytes | memoryview, at: int) -> int | None:
+    """Bytes of the MAVLink packet starting at ``at`` (None if the magic byte is wrong)."""
+    magic, length = buf[at], buf[at + 1]
+    if magic == _V2:
+        return 12 + length + (13 if buf[at + 2] & 1 else 0)
+    if magic == _V1:
+        return 8 + length
+    return None
 
 
 def read_tlog(
@@ -19,29 +37,51 @@ def read_tlog(
     chunk: int = 2000,
     progress: Callable[[int, int], None] | None = None,
     stop: threading.Event | None = None,
+    on_bad: Callable[[], None] | None = None,
 ) -> Iterator[tuple[Record, ...]]:
     """Yield the records of a .tlog in chunks, reporting (bytes read, bytes total) as it goes."""
-    size = os.path.getsize(path)
-    log = mavutil().mavlink_connection(str(path), robust_parsing=True)
-    try:
-        batch: list[Record] = []
+    m = mavutil().mavlink
+    mav: Any = m.MAVLink(None)
+    size = path.stat().st_size
+    batch: list[Record] = []
+    done = 0
+    with path.open("rb") as f:
+        buf = b""
         while stop is None or not stop.is_set():
-            msg = log.recv_match()
-            if msg is None:
+            more = f.read(_CHUNK_BYTES)
+            buf += more
+            i = 0
+            while i + 10 <= len(buf):
+                packet_at = i + 8
+                n = _packet_size(buf, packet_at)
+                if n is None:  # lost sync: look for the next plausible record
+                    i += 1
+                    if on_bad is not None:
+                        on_bad()
+                    continue
+                if packet_at + n > len(buf):
+                    break
+                time_ms = int.from_bytes(buf[i:packet_at], "big") // 1000
+                try:
+                    msg = mav.decode(bytearray(buf[packet_at : packet_at + n]))
+                except (m.MAVError, ValueError, IndexError):
+                    msg = None
+                    if on_bad is not None:
+                        on_bad()
+                i = packet_at + n
+                record = convert(msg, time_ms) if msg is not None else None
+                if record is not None:
+                    batch.append(record)
+                if len(batch) >= chunk:
+                    yield tuple(batch)
+                    batch = []
+            done += i
+            buf = buf[i:]
+            if progress is not None:
+                progress(done, size)
+            if not more:
                 break
-            if msg.get_type() == "BAD_DATA":
-                continue
-            record = convert(msg, int(msg._timestamp * 1000))
-            if record is not None:
-                batch.append(record)
-            if len(batch) >= chunk:
-                yield tuple(batch)
-                batch = []
-                if progress is not None:
-                    progress(log.f.tell(), size)
-        if batch:
-            yield tuple(batch)
-        if progress is not None:
-            progress(size, size)
-    finally:
-        log.close()
+    if batch:
+        yield tuple(batch)
+    if progress is not None:
+        progress(size, size)

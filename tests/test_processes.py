@@ -206,6 +206,14 @@ def test_demo_shows_gauge_data_with_no_server(tmp_path: Path) -> None:
             == 401
         )
         assert httpx.get(f"{base}/readyz", timeout=10).json()["status"] == "ready"
+
+        def online_drones() -> list[int]:
+            r = httpx.get(
+                f"{base}/api/v1/drones", headers={"Authorization": "Bearer demo-viewer"}, timeout=10
+            )
+            return [d["drone"] for d in r.json()["items"] if d["online"]]
+
+        wait_until(lambda: online_drones() == [1, 2], 15, "two simulated drones online")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
