@@ -252,4 +252,54 @@ class DroneStatus:
     mission: MissionProgress | None
 
 
-Record = GaugeReading | ToiletReading | ToiletEvent | VehicleFix | DroneState | MissionEvent
+@dataclass(frozen=True, slots=True)
+class FloodAlert:
+    """A change of a gauge's flood level (CONTRACT §4 ``flood_alert``)."""
+
+    gauge: str
+    level: str
+    time_ms: int
+    depth_cm: float
+    rise_cm_per_10min: float
+    reason: str
+    alert_id: str
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "flood_alert",
+            {"gauge": self.gauge, "level": self.level},
+            {
+                "depth_cm": self.depth_cm,
+                "rise_cm_per_10min": self.rise_cm_per_10min,
+                "reason": self.reason,
+                "alert_id": self.alert_id,
+            },
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class AlertAck:
+    """Who acknowledged an alert, and when (extension measurement ``alert_ack``)."""
+
+    alert: str
+    kind: str
+    by: str
+    time_ms: int
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "alert_ack", {"alert": self.alert, "kind": self.kind}, {"by": self.by}, self.time_ms
+        )
+
+
+Record = (
+    GaugeReading
+    | ToiletReading
+    | ToiletEvent
+    | VehicleFix
+    | DroneState
+    | MissionEvent
+    | FloodAlert
+    | AlertAck
+)
