@@ -128,6 +128,40 @@ class PipelineConfig(_Section):
     flush_interval_s: float = Field(0.2, gt=0, le=60)
 
 
+class FloodConfig(_Section):
+    """DOMAIN.md flood defaults; per-gauge thresholds come from gauges.geojson."""
+
+    yellow_cm: float = Field(15.0, gt=0)
+    red_cm: float = Field(30.0, gt=0)
+    rate_window_s: float = Field(600.0, gt=0)
+    rate_yellow_cm: float = Field(5.0, gt=0)
+    rate_red_cm: float = Field(10.0, gt=0)
+    hysteresis_cm: float = Field(3.0, ge=0)
+    dwell_s: float = Field(600.0, ge=0)
+    offline_after_s: float = Field(900.0, gt=0)
+    spike_cm: float = Field(50.0, gt=0)
+    spike_window_s: float = Field(60.0, gt=0)
+    stuck_after_s: float = Field(6 * 3600.0, gt=0)
+    check_interval_s: float = Field(10.0, gt=0, le=3600)
+
+    @model_validator(mode="after")
+    def _ordered(self) -> FloodConfig:
+        if self.red_cm <= self.yellow_cm:
+            raise ValueError("flood.red_cm must be above flood.yellow_cm")
+        return self
+
+
+class WebhookConfig(_Section):
+    url: str = Field(pattern=r"^https?://")
+    levels: list[str] = Field(default_factory=lambda: ["yellow", "red", "offline"])
+    kinds: list[str] = Field(default_factory=lambda: ["flood"])
+
+
+class AlertsConfig(_Section):
+    webhooks: list[WebhookConfig] = Field(default_factory=list)
+    webhook_retries: int = Field(3, ge=0, le=10)
+
+
 class TokenConfig(_Section):
     token: str = Field(min_length=1)
     role: Role = "viewer"
@@ -179,6 +213,8 @@ class Settings(BaseSettings):
     store: StoreConfig = StoreConfig()
     spool: SpoolConfig = SpoolConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    flood: FloodConfig = FloodConfig()
+    alerts: AlertsConfig = AlertsConfig()
     api: ApiConfig = ApiConfig()
     assets: AssetsConfig = AssetsConfig()
     airspace: AirspaceConfig = AirspaceConfig()

@@ -15,12 +15,14 @@ import threading
 import time
 from collections import Counter as Tally
 from collections import deque
+from collections.abc import Callable, Sequence
 from typing import TypeVar
 
 from telemetry.config import PipelineConfig
 from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope
+from telemetry.records import Record
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -28,8 +30,16 @@ T = TypeVar("T")
 
 
 class Pipeline:
-    def __init__(self, writer: Writer, metrics: Metrics, health: Health, config: PipelineConfig) -> None:
+    def __init__(
+        self,
+        writer: Writer,
+        metrics: Metrics,
+        health: Health,
+        config: PipelineConfig,
+        observers: Sequence[Callable[[list[Record]], None]] = (),
+    ) -> None:
         self._writer = writer
+        self._observers = list(observers)
         self._metrics = metrics
         self._health = health
         self._cfg = config
@@ -184,6 +194,12 @@ class Pipeline:
         for env in batch:
             if env.ack is not None:
                 env.ack()
+        records = [r for env in batch for r in env.decoded.records]
+        for observe in self._observers:  # derivations see records once they are durable
+            try:
+                observe(records)
+            except Exception:
+                log.exception("a derivation failed on a batch; the data is stored, its alerts may be late")
         with self._handoff_lock:
             self._accepted -= len(batch)
             self._handoff_lock.notify_all()

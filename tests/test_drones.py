@@ -87,14 +87,20 @@ def test_two_vehicles_online_stored_then_offline(
             10,
             "points",
         )
-        r = c.get(
-            "/api/v1/series/drone_state",
-            params={"device": "8", "field": "lat,lon,gps_fix", "limit": 1},
-            headers=AUTH,
-        )
-        (first,) = r.json()["items"]
-        assert first["gps_fix"] == 3
-        assert first["lat"] == pytest.approx(29.88, abs=1e-6)
+
+        def last_of_8() -> dict[str, Any]:
+            r = c.get(
+                "/api/v1/series/drone_state",
+                params={"device": "8", "field": "lat,gps_fix", "fn": "last"},
+                headers=AUTH,
+            )
+            items = r.json()["items"]  # a point holds what its message said: ask for the last of each
+            return items[0] if items else {}
+
+        wait_until(lambda: last_of_8().get("gps_fix") is not None, 10, "drone 8 GPS")
+        last = last_of_8()
+        assert last["gps_fix"] == 3
+        assert last["lat"] == pytest.approx(29.88, abs=1e-6)
 
         sims[0].stop()  # vehicle 7 goes silent
         wait_until(lambda: drones(c)[7]["online"] is False, 10, "7 offline after 5 s without heartbeat")
