@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.auth import TokenBook
 from api.errors import install_error_handlers
+from api.routes_alerts import router as alerts_router
 from api.routes_data import router as data_router
 from api.routes_drones import router as drones_router
 from api.routes_health import router as health_router
@@ -35,4 +36,5 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> FastA
     app.include_router(health_router)
     app.include_router(data_router)
     app.include_router(drones_router)
+    app.include_router(alerts_router)
     return app

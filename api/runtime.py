@@ -17,14 +17,17 @@ from sensors.mqtt_collector import MqttCollector
 from storage.embedded import EmbeddedStore
 from storage.influxdb1 import InfluxDB1Store
 from storage.influxdb2 import InfluxDB2Store
+from telemetry.alerts import AlertBook
 from telemetry.assets import Registry, load_registry
 from telemetry.config import Settings
 from telemetry.errors import ConfigError
+from telemetry.flood_service import FloodService
 from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.pipeline import Pipeline
 from telemetry.ports import Store
 from telemetry.spool import Spool
+from telemetry.webhooks import Webhooks
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
@@ -74,6 +77,8 @@ class Runtime:
     health: Health = field(default_factory=Health)
     fleet: Fleet = field(default_factory=Fleet)
     mavlink: MavlinkCollector | None = None
+    alerts: AlertBook = field(default_factory=AlertBook)
+    flood: FloodService | None = None
 
 
 @contextlib.asynccontextmanager
@@ -90,11 +95,16 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
         writer = Writer(store, rt.metrics, rt.health, spool)
         await writer.open()
         stack.push_async_callback(writer.close)
-        pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline)
+        webhooks = Webhooks(settings.alerts, rt.metrics)
+        stack.push_async_callback(webhooks.close)
+        rt.flood = FloodService(settings.flood, registry, rt.alerts, settings.mqtt.root, webhooks)
+        await rt.flood.restore(store)
+        pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=[rt.flood.observe])
         pipeline.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tasks:
             consumer = tasks.create_task(pipeline.run(), name="pipeline")
             replayer = tasks.create_task(writer.replay_forever(), name="spool-replay")
+            flood = tasks.create_task(rt.flood.run(pipeline.submit), name="flood")
             mqtt_cfg = settings.mqtt
             if mqtt_cfg.url == "embedded":
                 broker = await stack.enter_async_context(EmbeddedBroker())
@@ -103,10 +113,13 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
                 mqtt_cfg, registry, settings.site.district, pipeline, rt.metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
+            rt.flood.publish = collector.publish
             async with collector, rt.mavlink:
                 try:
                     yield rt
                 finally:
+                    # Alerts still in flight are derived again from the store at the next start.
+                    flood.cancel()
                     # Still connected: close the intake, write and acknowledge what was accepted.
                     if not await pipeline.drain():
                         log.warning("pipeline did not drain in time; the broker keeps the rest")

@@ -131,6 +131,11 @@ class MqttCollector:
         self._health.set("mqtt", "down", "stopped")
         self._metrics.mqtt_connected.set(0)
 
+    def publish(self, topic: str, payload: bytes) -> None:
+        """Publish retained at QoS 1 (alerts). paho queues it while the broker is away."""
+        if self._client is not None:
+            self._client.publish(topic, payload, qos=1, retain=True)
+
     # --- paho callbacks (network thread) ----------------------------------------------------
     def _on_connect(
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any

@@ -58,6 +58,9 @@ class AlertBook:
         if alert.state == "active":
             self._active[(alert.kind, alert.subject)] = alert.id
 
+    def get(self, alert_id: str) -> Alert | None:
+        return self._alerts.get(alert_id)
+
     def active(self, kind: str, subject: str) -> Alert | None:
         current = self._active.get((kind, subject))
         return self._alerts[current] if current is not None else None

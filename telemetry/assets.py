@@ -29,6 +29,7 @@ class Device:
     fleet: str | None = None
     lon: float | None = None
     lat: float | None = None
+    thresholds_cm: tuple[float, float] | None = None  # gauges: (yellow, red) overrides
 
 
 @dataclass(frozen=True, slots=True)
@@ -78,6 +79,21 @@ def _point(f: dict[str, Any]) -> tuple[float | None, float | None]:
     return None, None
 
 
+def _thresholds(path: Path, props: dict[str, Any]) -> tuple[float, float] | None:
+    t = props.get("thresholds_cm")
+    if t is None:
+        return None
+    try:
+        yellow, red = float(t["yellow"]), float(t["red"])
+    except (TypeError, KeyError, ValueError) as exc:
+        raise ConfigError(
+            [(f"{path}: {props['id']}", "thresholds_cm needs numbers 'yellow' and 'red'")]
+        ) from exc
+    if not 0 < yellow < red:
+        raise ConfigError([(f"{path}: {props['id']}", "thresholds_cm needs 0 < yellow < red")])
+    return yellow, red
+
+
 def load_registry(directory: str | Path, *, strict: bool = False) -> Registry:
     d = Path(directory)
     if not d.is_dir():
@@ -90,8 +106,9 @@ def load_registry(directory: str | Path, *, strict: bool = False) -> Registry:
         p = f["properties"]
         lon, lat = _point(f)
         devices[("gauge", p["id"])] = Device(
-            "gauge", p["id"], p.get("name", ""), p.get("district"), p.get("road"), None, lon, lat
-        )
+            "gauge", p["id"], p.get("name", ""), p.get("district"), p.get("road"), None, lon, lat,
+            _thresholds(d / "gauges.geojson", p),
+        )  # fmt: skip
     for f in _features(d / "toilets.geojson"):
         p = f["properties"]
         lon, lat = _point(f)

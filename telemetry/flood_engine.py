@@ -34,6 +34,14 @@ class FloodChange:
         }
 
 
+@dataclass(frozen=True, slots=True)
+class GaugeView:
+    level: Level
+    since_ms: int  # when the level began (0: never changed since start)
+    state: GaugeState
+    fault: str | None  # a spike just ignored, or a stuck sensor
+
+
 @dataclass
 class _Gauge:
     history: GaugeHistory
@@ -134,6 +142,7 @@ class FloodEngine:
         if level == g.level:
             return None
         previous, g.level = g.level, level
+        g.last_change_ms = time_ms
         state = g.history.state
         silent = f"no reading for {self._offline_after_ms // 60000} min"
         reason = silent if level == "offline" else (state.fault or state.reason)
@@ -145,9 +154,10 @@ class FloodEngine:
         record = FloodAlert(gauge, level, time_ms, state.depth_cm, round(state.rise_cm, 1), reason, alert_id)
         return FloodChange(gauge, previous, level, state, alert, record)
 
-    def view(self) -> dict[str, tuple[Level, GaugeState, bool]]:
-        """Each gauge's level, last state and whether its sensor looks faulty."""
-        return {
-            k: (g.level, g.history.state, bool(g.history.state.fault) or self.stuck(k))
-            for k, g in self._gauges.items()
-        }
+    def view(self) -> dict[str, GaugeView]:
+        """Each gauge's level, since when, its last state and a sensor fault if it looks faulty."""
+        out = {}
+        for k, g in self._gauges.items():
+            fault = g.history.state.fault or ("sensor fault: value stuck" if self.stuck(k) else None)
+            out[k] = GaugeView(g.level, g.last_change_ms, g.history.state, fault)
+        return out

@@ -58,6 +58,9 @@ class Metrics:
             registry=r,
         )
         self.mavlink_bad = Counter("telemetry_mavlink_bad_data", "Undecodable MAVLink bytes", registry=r)
+        self.webhooks = Counter(
+            "telemetry_webhooks", "Alert webhook deliveries, by outcome", ["outcome"], registry=r
+        )
         self.dropped.inc(0)
 
     def render(self) -> bytes:

@@ -36,7 +36,7 @@ class Pipeline:
         metrics: Metrics,
         health: Health,
         config: PipelineConfig,
-        observers: Sequence[Callable[[list[Record]], None]] = (),
+        observers: Sequence[Callable[[list[tuple[Record, ...]]], None]] = (),
     ) -> None:
         self._writer = writer
         self._observers = list(observers)
@@ -194,10 +194,10 @@ class Pipeline:
         for env in batch:
             if env.ack is not None:
                 env.ack()
-        records = [r for env in batch for r in env.decoded.records]
-        for observe in self._observers:  # derivations see records once they are durable
+        messages = [env.decoded.records for env in batch if env.decoded.records]
+        for observe in self._observers:  # derivations see each message's records once durable
             try:
-                observe(records)
+                observe(messages)
             except Exception:
                 log.exception("a derivation failed on a batch; the data is stored, its alerts may be late")
         with self._handoff_lock:

@@ -108,6 +108,7 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                 ("drone", "mission"),
                 {"event": "str", "seq": "int", "detail": "str"},
             ),
+            _m("alert_ack", ("alert", "kind"), {"by": "str"}),  # extension: who acknowledged an alert
         )
     }
 )

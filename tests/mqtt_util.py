@@ -43,3 +43,28 @@ def wait_until(check: Callable[[], bool], timeout_s: float = 30.0, what: str = "
             return
         time.sleep(0.1)
     raise AssertionError(f"timed out after {timeout_s} s waiting for {what}")
+
+
+class Subscriber:
+    """A real paho subscriber collecting messages (JSON-decoded) of a topic filter."""
+
+    def __init__(self, url: str, topic: str) -> None:
+        address = parse_mqtt_url(url)
+        self.messages: list[tuple[str, dict[str, object], bool]] = []  # (topic, payload, retained)
+        self._client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
+        self._client.on_message = lambda c, u, m: self.messages.append(
+            (m.topic, json.loads(m.payload), m.retain)
+        )
+        subscribed: list[bool] = []
+        self._client.on_subscribe = lambda *a: subscribed.append(True)
+        self._client.connect(address.host, address.port)
+        self._client.subscribe(topic, qos=1)
+        self._client.loop_start()
+        wait_until(lambda: bool(subscribed), 10, "subscription")
+
+    def close(self) -> None:
+        self._client.disconnect()
+        self._client.loop_stop()
+
+    def levels(self, gauge: str) -> list[str]:
+        return [str(p["level"]) for t, p, _ in self.messages if t.endswith(f"/{gauge}")]
