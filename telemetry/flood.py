@@ -21,6 +21,7 @@ from typing import Literal
 
 Level = Literal["green", "yellow", "red", "offline"]
 RANK: dict[str, int] = {"green": 0, "yellow": 1, "red": 2}
+_RESOLUTION_MS = 1000
 BY_RANK: tuple[Level, ...] = ("green", "yellow", "red")
 
 
@@ -61,29 +62,39 @@ class GaugeHistory:
     anchor: GaugeState = field(default_factory=GaugeState)  # state before times[anchor_index]
     anchor_index: int = 0
     state: GaugeState = field(default_factory=GaugeState)
+    _before_last: GaugeState = field(default_factory=GaugeState)
 
     def add(self, time_ms: int, depth_cm: float) -> GaugeState:
-        """Insert one reading (any order); returns the gauge's state at its latest reading."""
-        i = bisect.bisect_right(self.times, time_ms)
-        spike = self._spike(i, time_ms, depth_cm)
+        """Insert one reading (any order); returns the gauge's state at its latest reading.
+
+        Readings are kept at one per second (a later one in the same second replaces the
+        earlier), which bounds the work per reading however fast a device sends.
+        """
+        t = time_ms - time_ms % _RESOLUTION_MS
+        i = bisect.bisect_left(self.times, t)
+        spike = self._spike(i, t, depth_cm)
         if spike is not None:  # a sensor fault: flagged, never graded nor used for the rate
             self.state = replace(self.state, fault=spike)
             return self.state
-        if i > 0 and self.times[i - 1] == time_ms:  # a duplicate reading: the later write wins
-            self.depths[i - 1] = depth_cm
-            i -= 1
+        if i < len(self.times) and self.times[i] == t:  # same second: the later reading wins
+            self.depths[i] = depth_cm
+            if i == len(self.times) - 1 and i >= self.anchor_index:
+                self.state = self._step(self._before_last, i)
+                return self.state
             late = True
         else:
-            self.times.insert(i, time_ms)
+            self.times.insert(i, t)
             self.depths.insert(i, depth_cm)
             late = i < len(self.times) - 1
-        if late or i < self.anchor_index:
             if i < self.anchor_index:  # older than the anchor: too late to regrade the past
                 self.anchor_index += 1
                 return self.state
-            self.state = self._fold(self.anchor, self.anchor_index)
+        if i < self.anchor_index:
+            return self.state
+        if late:
+            self._before_last, self.state = self._fold(self.anchor, self.anchor_index)
         else:
-            self.state = self._step(self.state, i)
+            self._before_last, self.state = self.state, self._step(self.state, i)
         self._advance_anchor()
         return self.state
 
@@ -96,11 +107,12 @@ class GaugeHistory:
                     return f"sensor fault: spike of {depth_cm - self.depths[j]:+.0f} cm ignored"
         return None
 
-    def _fold(self, start: GaugeState, index: int) -> GaugeState:
-        state = start
+    def _fold(self, start: GaugeState, index: int) -> tuple[GaugeState, GaugeState]:
+        """Refold from ``start``; returns (the state before the last reading, the last state)."""
+        before, state = start, start
         for i in range(index, len(self.times)):
-            state = self._step(state, i)
-        return state
+            before, state = state, self._step(state, i)
+        return before, state
 
     def _advance_anchor(self) -> None:
         """Keep about two windows of readings; fold older ones into the anchor state."""

@@ -98,9 +98,11 @@ class Pipeline:
                 return None
             self._accepted += 1
             self._handoff.append(envelope)
+            # Wake the waiting consumer when the batch can fill, or at once for a message that
+            # waits for its acknowledgement (its sender is flow-controlled; latency matters).
             wake = (
                 self._wake_at is not None
-                and len(self._handoff) >= self._wake_at
+                and (len(self._handoff) >= self._wake_at or envelope.ack is not None)
                 and not self._wakeup_scheduled
             )
             if wake:
