@@ -3,11 +3,14 @@ received as retained MQTT messages, stored as flood_alert points and served by t
 
 from __future__ import annotations
 
+import json
 import random
+import threading
 import time
 from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from typing import Any
+from typing import Any, ClassVar
 
 import pytest
 from fastapi.testclient import TestClient
@@ -220,3 +223,51 @@ def test_restart_raises_no_duplicate_alert(mosquitto: Mosquitto, tmp_path: Path,
             "items"
         ]
         assert len(rows) == 2
+
+
+class _Hook(BaseHTTPRequestHandler):
+    received: ClassVar[list[dict[str, Any]]] = []
+    failures_left = 1
+
+    def do_POST(self) -> None:
+        body = json.loads(self.rfile.read(int(self.headers["Content-Length"])))
+        if _Hook.failures_left > 0:
+            _Hook.failures_left -= 1
+            self.send_response(500)
+        else:
+            _Hook.received.append(body)
+            self.send_response(204)
+        self.end_headers()
+
+    def log_message(self, *args: Any) -> None:
+        return None
+
+
+def test_webhook_posts_red_alerts_with_retries(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _Hook)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    url = f"http://127.0.0.1:{server.server_address[1]}/sms"
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp_path / "store")},
+            "spool": {"path": str(tmp_path / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": "hook-test"},
+            "mavlink": {"endpoints": []},
+            "api": {"tokens": [{"token": "v", "role": "viewer"}]},
+            "alerts": {"webhooks": [{"url": url, "levels": ["red"]}], "webhook_retries": 2},
+        }
+    )
+    try:
+        with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
+            wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+            for m in readings("G03", [0, 8, 16, 29, 31], MIN, int(time.time() * 1000)):
+                publish_all(mosquitto.url, [m])
+            wait_until(lambda: len(_Hook.received) == 1, 15, "the red alert delivered after one failure")
+            (payload,) = _Hook.received
+            assert (payload["gauge"], payload["level"]) == ("G03", "red")
+            assert payload["alert_id"]
+            assert _Hook.failures_left == 0
+            time.sleep(0.5)
+            assert len(_Hook.received) == 1  # yellow is not configured for this hook
+    finally:
+        server.shutdown()
