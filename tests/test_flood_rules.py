@@ -106,3 +106,24 @@ def test_per_gauge_thresholds() -> None:
     engine = FloodEngine(FloodRules(), AlertBook(), thresholds={"G02": (10.0, 20.0)})
     (c,) = engine.observe([GaugeReading("G02", "haishu", T0, 12.0)], T0)
     assert c.level == "yellow"
+
+
+def test_a_value_stuck_for_6_hours_while_neighbours_change_is_flagged() -> None:
+    engine = FloodEngine(FloodRules(), AlertBook())
+    for k in range(0, 7 * 60, 10):  # 7 hours, every 10 minutes
+        t = T0 + k * MIN
+        engine.observe([GaugeReading("G01", "haishu", t, 4.0)], t)  # identical all along
+        engine.observe([GaugeReading("G02", "haishu", t, 2.0 + (k // 10) % 3)], t)  # changing
+        engine.observe([GaugeReading("G03", "haishu", t, 1.0)], t)
+    view = engine.view()
+    assert view["G01"].fault == "sensor fault: value stuck"
+    assert view["G02"].fault is None
+    assert view["G01"].level == "green"  # flagged, not raised
+
+
+def test_flat_gauges_everywhere_are_not_stuck() -> None:
+    engine = FloodEngine(FloodRules(), AlertBook())
+    for k in range(0, 7 * 60, 10):
+        t = T0 + k * MIN
+        engine.observe([GaugeReading("G01", "haishu", t, 4.0), GaugeReading("G03", "haishu", t, 1.0)], t)
+    assert engine.view()["G01"].fault is None
