@@ -49,6 +49,8 @@ bench: $(STAMP) system-deps
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py --qos 1 --messages 50000
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py --store influxdb1
+	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/flood_latency.py
+	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/store.py
 
 clean:
