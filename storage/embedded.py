@@ -274,6 +274,14 @@ class EmbeddedStore:
         if query.stop_ms is not None:
             where.append("t.time < ?")
             params.append(query.stop_ms)
+        for k, v in query.tags:
+            if k not in m.tags:
+                raise QueryError(f"{m.name} has no tag {k!r}")
+            where.append("json_extract_string(s.tags, ?) = ?")
+            params += [f"$.{k}", v]
+        if query.above is not None:
+            where.append(f't."{fields[0]}" > ?')
+            params.append(query.above)
         source = f"{_table(m)} t JOIN series s ON s.id = t.series WHERE {' AND '.join(where)}"
         if query.fn is None:
             select = ", ".join(f't."{f}"' for f in fields)

@@ -170,6 +170,12 @@ class InfluxDB1Store:
             where.append(f"time >= {int(query.start_ms)}ms")
         if query.stop_ms is not None:
             where.append(f"time < {int(query.stop_ms)}ms")
+        for k, v in query.tags:
+            if k not in m.tags:
+                raise QueryError(f"{m.name} has no tag {k!r}")
+            where.append(f"{_ident(k)} = {_literal(v)}")
+        if query.above is not None:
+            where.append(f"{_ident(fields[0])} > {float(query.above)!r}")
         cond = f" WHERE {' AND '.join(where)}" if where else ""
         if query.fn is None:
             select = ", ".join(_ident(f) for f in fields)

@@ -47,7 +47,11 @@ def flux_series(bucket: str, m: MeasurementSchema, q: SeriesQuery, fields: tuple
     conds = [f"r._measurement == {_flux_string(m.name)}"]
     if q.device is not None:
         conds.append(f"r[{_flux_string(m.device_tag)}] == {_flux_string(q.device)}")
+    for k, v in q.tags:
+        conds.append(f"r[{_flux_string(k)}] == {_flux_string(v)}")
     conds.append("(" + " or ".join(f"r._field == {_flux_string(f)}" for f in fields) + ")")
+    if q.above is not None:
+        conds.append(f"r._value > {float(q.above)!r}")
     flux = [
         f"from(bucket: {_flux_string(bucket)})",
         f"|> range(start: {start}, stop: {stop})",

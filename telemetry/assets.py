@@ -30,6 +30,9 @@ class Device:
     lon: float | None = None
     lat: float | None = None
     thresholds_cm: tuple[float, float] | None = None  # gauges: (yellow, red) overrides
+    toilet_class: int | None = None  # toilets: 1-3 (GB/T 17217 air limits)
+    traffic: str | None = None  # toilets: high | medium | low (cleaning interval)
+    capacity_per_15min: int | None = None  # toilets: for surge alerts
 
 
 @dataclass(frozen=True, slots=True)
@@ -113,8 +116,10 @@ def load_registry(directory: str | Path, *, strict: bool = False) -> Registry:
         p = f["properties"]
         lon, lat = _point(f)
         devices[("toilet", p["id"])] = Device(
-            "toilet", p["id"], p.get("name", ""), p.get("district"), None, None, lon, lat
-        )
+            "toilet", p["id"], p.get("name", ""), p.get("district"), None, None, lon, lat, None,
+            int(p["class"]) if p.get("class") is not None else None, p.get("traffic"),
+            int(p["capacity_per_15min"]) if p.get("capacity_per_15min") is not None else None,
+        )  # fmt: skip
     fleet_of: dict[str, str] = {}
     for f in _features(d / "routes.geojson"):
         p = f["properties"]

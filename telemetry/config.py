@@ -151,6 +151,21 @@ class FloodConfig(_Section):
         return self
 
 
+class ToiletsConfig(_Section):
+    """DOMAIN.md toilet defaults: cleaning due by entries or time (per traffic class), GB/T
+    17217 air limits per toilet class, surges over half the 15-minute capacity."""
+
+    entries_due: int = Field(150, ge=1)
+    due_minutes: dict[str, float] = Field(
+        default_factory=lambda: {"high": 120.0, "medium": 240.0, "low": 1440.0}
+    )
+    nh3_limit_mg_m3: dict[str, float] = Field(default_factory=lambda: {"1": 0.3, "2": 1.0, "3": 3.0})
+    h2s_limit_mg_m3: dict[str, float] = Field(default_factory=lambda: {"1": 0.01, "2": 0.01, "3": 0.01})
+    surge_ratio: float = Field(0.5, gt=0)
+    surge_window_s: float = Field(900.0, gt=0)
+    check_interval_s: float = Field(30.0, gt=0, le=3600)
+
+
 class WebhookConfig(_Section):
     url: str = Field(pattern=r"^https?://")
     levels: list[str] = Field(default_factory=lambda: ["yellow", "red", "offline"])
@@ -214,6 +229,7 @@ class Settings(BaseSettings):
     spool: SpoolConfig = SpoolConfig()
     pipeline: PipelineConfig = PipelineConfig()
     flood: FloodConfig = FloodConfig()
+    toilets: ToiletsConfig = ToiletsConfig()
     alerts: AlertsConfig = AlertsConfig()
     api: ApiConfig = ApiConfig()
     assets: AssetsConfig = AssetsConfig()

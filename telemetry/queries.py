@@ -21,6 +21,8 @@ class SeriesQuery:
     every_ms: int | None = None  # window length; with fn: one row per window
     fn: AggregateFn | None = None
     limit: int = 10_000
+    tags: tuple[tuple[str, str], ...] = ()  # only series with these tag values
+    above: float | None = None  # only points whose (first) field is above this value
 
 
 @dataclass(frozen=True, slots=True)

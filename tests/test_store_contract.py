@@ -212,3 +212,30 @@ def test_same_point_twice_merges_fields_last_write_wins(
             assert two.values == (("lat", 1.0), ("lon", 2.0))
 
     run(go())
+
+
+def test_tag_and_value_filters(make_store: Callable[[], AsyncIterator[Store]]) -> None:
+    async def go() -> None:
+        async with make_store() as s:  # type: ignore[attr-defined]
+            await s.write(
+                [
+                    ToiletEvent("T01", "haishu", T0 + i * 1000, "cleaned" if i % 3 else "overdue").to_point()
+                    for i in range(9)
+                ]
+                + [
+                    ToiletReading("T01", "haishu", T0 + i * 1000, nh3_mg_m3=0.1 * i).to_point()
+                    for i in range(10)
+                ]
+            )
+            (n,) = await s.query_series(
+                SeriesQuery("toilet_event", ("by",), "T01", fn="count", tags=(("type", "cleaned"),))
+            )
+            assert n.values == (("by", 6),)
+            (hot,) = await s.query_series(
+                SeriesQuery("toilet_footfall", ("nh3_mg_m3",), "T01", fn="count", above=0.55)
+            )
+            assert hot.values == (("nh3_mg_m3", 4),)  # 0.6, 0.7, 0.8, 0.9
+            with pytest.raises(QueryError):
+                await s.query_series(SeriesQuery("toilet_event", ("by",), tags=(("colour", "red"),)))
+
+    run(go())
