@@ -27,6 +27,7 @@ from telemetry.metrics import Metrics
 from telemetry.pipeline import Pipeline
 from telemetry.ports import Store
 from telemetry.spool import Spool
+from telemetry.toilet_service import ToiletService
 from telemetry.webhooks import Webhooks
 from telemetry.writer import Writer
 
@@ -79,6 +80,7 @@ class Runtime:
     mavlink: MavlinkCollector | None = None
     alerts: AlertBook = field(default_factory=AlertBook)
     flood: FloodService | None = None
+    toilets: ToiletService | None = None
 
 
 @contextlib.asynccontextmanager
@@ -99,12 +101,18 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
         stack.push_async_callback(webhooks.close)
         rt.flood = FloodService(settings.flood, registry, rt.alerts, settings.mqtt.root, webhooks)
         await rt.flood.restore(store)
-        pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=[rt.flood.observe])
+        rt.toilets = ToiletService(
+            settings.toilets, registry, rt.alerts, settings.mqtt.root, settings.site.district, webhooks
+        )
+        await rt.toilets.restore(store)
+        observers = [rt.flood.observe, rt.toilets.observe]
+        pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tasks:
             consumer = tasks.create_task(pipeline.run(), name="pipeline")
             replayer = tasks.create_task(writer.replay_forever(), name="spool-replay")
             flood = tasks.create_task(rt.flood.run(pipeline.submit), name="flood")
+            toilets = tasks.create_task(rt.toilets.run(pipeline.submit), name="toilets")
             mqtt_cfg = settings.mqtt
             if mqtt_cfg.url == "embedded":
                 broker = await stack.enter_async_context(EmbeddedBroker())
@@ -113,13 +121,14 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
                 mqtt_cfg, registry, settings.site.district, pipeline, rt.metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
-            rt.flood.publish = collector.publish
+            rt.flood.publish = rt.toilets.publish = collector.publish
             async with collector, rt.mavlink:
                 try:
                     yield rt
                 finally:
                     # Alerts still in flight are derived again from the store at the next start.
                     flood.cancel()
+                    toilets.cancel()
                     # Still connected: close the intake, write and acknowledge what was accepted.
                     if not await pipeline.drain():
                         log.warning("pipeline did not drain in time; the broker keeps the rest")

@@ -54,7 +54,8 @@ class _Toilet:
     info: ToiletInfo
     totals: list[tuple[int, int]] = field(default_factory=list)  # (time, total), sorted, last day
     entries: list[tuple[int, int]] = field(default_factory=list)  # (time, entries), sorted, last day
-    last_cleaned_ms: int = 0
+    last_cleaned_ms: int | None = None  # None: no cleaning known (entries of the last day count)
+    clock_from_ms: int = 0  # the cleaning timer runs from the last cleaning, or from start-up
     overdue: bool = False
 
 
@@ -72,18 +73,27 @@ class ToiletEngine:
         t = self._toilets.get(toilet)
         if t is None:
             t = self._toilets[toilet] = _Toilet(
-                self._info.get(toilet, ToiletInfo()), last_cleaned_ms=self._start_ms
+                self._info.get(toilet, ToiletInfo()), clock_from_ms=self._start_ms
             )
         return t
 
     # --- restore ---------------------------------------------------------------------------
     def restore_cleaned(self, toilet: str, time_ms: int) -> None:
         t = self._toilet(toilet)
-        t.last_cleaned_ms = max(t.last_cleaned_ms if t.last_cleaned_ms != self._start_ms else 0, time_ms)
+        t.last_cleaned_ms = max(t.last_cleaned_ms or 0, time_ms)
+        t.clock_from_ms = t.last_cleaned_ms
 
     def restore_overdue(self, alert: Alert) -> None:
         self._toilet(alert.subject).overdue = True
         self.book.restore(alert)
+
+    def warm(self, r: ToiletReading) -> None:
+        """A stored reading at start-up: counts and totals only, no alert."""
+        t = self._toilet(r.toilet)
+        if r.total is not None:
+            self._add_total(t, r, [])
+        if r.entries is not None:
+            self._add_entries(t, r.time_ms, r.entries)
 
     # --- observing -------------------------------------------------------------------------
     def observe(self, records: tuple[Record, ...], now_ms: int) -> tuple[list[Record], list[ToiletChange]]:
@@ -120,8 +130,9 @@ class ToiletEngine:
         own = self._difference(t, i)
         if i + 1 < len(t.totals) and r.entries is None:  # a late reading changes its successor's delta
             nxt_t, _ = t.totals[i + 1]
-            fixed = self._difference(t, i + 1)
-            points.append(ToiletReading(r.toilet, r.district, nxt_t, entries=fixed or 0))
+            fixed = self._difference(t, i + 1) or 0
+            self._add_entries(t, nxt_t, fixed)
+            points.append(ToiletReading(r.toilet, r.district, nxt_t, entries=fixed))
         if r.entries is None:
             points.append(ToiletReading(r.toilet, r.district, r.time_ms, entries=own or 0))
         return own
@@ -136,8 +147,9 @@ class ToiletEngine:
     def _add_entries(self, t: _Toilet, time_ms: int, entries: int) -> None:
         times = [x[0] for x in t.entries]
         i = bisect.bisect_left(times, time_ms)
-        if i < len(times) and times[i] == time_ms:
-            return  # a redelivered message
+        if i < len(times) and times[i] == time_ms:  # the same point again: it replaces (as stored)
+            t.entries[i] = (time_ms, entries)
+            return
         t.entries.insert(i, (time_ms, entries))
         horizon = t.entries[-1][0] - DAY_MS
         while t.entries and t.entries[0][0] < horizon:
@@ -145,7 +157,8 @@ class ToiletEngine:
 
     def entries_since_clean(self, toilet: str) -> int:
         t = self._toilet(toilet)
-        return sum(n for time_ms, n in t.entries if time_ms > t.last_cleaned_ms)
+        since = t.last_cleaned_ms if t.last_cleaned_ms is not None else -1
+        return sum(n for time_ms, n in t.entries if time_ms > since)
 
     def _surge(self, toilet: str, t: _Toilet, time_ms: int, changes: list[ToiletChange]) -> None:
         capacity = t.info.capacity_per_15min
@@ -186,9 +199,10 @@ class ToiletEngine:
 
     def _cleaned(self, e: ToiletEvent, changes: list[ToiletChange]) -> None:
         t = self._toilet(e.toilet)
-        if e.time_ms <= t.last_cleaned_ms:
+        if t.last_cleaned_ms is not None and e.time_ms <= t.last_cleaned_ms:
             return
         t.last_cleaned_ms = e.time_ms
+        t.clock_from_ms = e.time_ms
         t.overdue = False
         self._clear("toilet", e.toilet, f"cleaned{' by ' + e.by if e.by else ''}", e.time_ms, changes)
 
@@ -201,7 +215,7 @@ class ToiletEngine:
                 continue
             minutes = self._cfg.due_minutes.get(t.info.traffic, 240.0)
             entries = self.entries_since_clean(toilet)
-            late_min = (now_ms - t.last_cleaned_ms) / 60_000
+            late_min = (now_ms - t.clock_from_ms) / 60_000
             if entries >= self._cfg.entries_due or late_min >= minutes:
                 t.overdue = True
                 reason = f"{entries} entries and {late_min:.0f} min since the last cleaning"
