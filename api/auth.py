@@ -63,3 +63,6 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, U
 
 
 Reader = Annotated[User, Depends(require("read"))]
+Manager = Annotated[User, Depends(require("ack"))]
+Pilot = Annotated[User, Depends(require("missions"))]
+Admin = Annotated[User, Depends(require("admin"))]

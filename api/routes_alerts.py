@@ -3,26 +3,19 @@
 from __future__ import annotations
 
 import time
-from typing import Annotated, Any, Literal
+from typing import Any, Literal
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from api.auth import User, require
+from api.auth import Manager, Reader
 from api.errors import ApiError
 from api.params import iso
 from api.routes_data import Collection
-from api.runtime import Runtime
+from api.runtime import runtime_of
 from telemetry.alerts import Alert
 from telemetry.records import AlertAck
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
-Reader = Annotated[User, Depends(require("read"))]
-Manager = Annotated[User, Depends(require("ack"))]
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 def alert_json(a: Alert) -> dict[str, Any]:
@@ -45,7 +38,7 @@ async def alerts(
     request: Request, user: Reader, state: Literal["active", "all"] = "active", kind: str | None = None
 ) -> Collection:
     """Alerts, newest first: the active ones, or all (cleared ones too)."""
-    items = [alert_json(a) for a in _rt(request).alerts.list(state, kind)]
+    items = [alert_json(a) for a in runtime_of(request).alerts.list(state, kind)]
     return Collection(items=items, count=len(items))
 
 
@@ -53,7 +46,7 @@ async def alerts(
 async def acknowledge(request: Request, user: Manager, alert_id: str) -> dict[str, Any]:
     """Record who acknowledged the alert and when (manager role). Acknowledging twice keeps the
     first acknowledgement."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     alert = rt.alerts.get(alert_id)
     if alert is None:
         raise ApiError(404, f"no alert {alert_id!r}")
@@ -67,7 +60,7 @@ async def acknowledge(request: Request, user: Manager, alert_id: str) -> dict[st
 @router.get("/flood/gauges")
 async def flood_gauges(request: Request, user: Reader) -> dict[str, Any]:
     """The three-colour map: a GeoJSON FeatureCollection of gauges with their level."""
-    rt = _rt(request)
+    rt = runtime_of(request)
     view = rt.flood.engine.view() if rt.flood else {}
     features = []
     ids = {d.id for d in rt.registry.of_kind("gauge")} | set(view)

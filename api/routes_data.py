@@ -4,25 +4,18 @@ from __future__ import annotations
 
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
-from api.auth import User, require
+from api.auth import Admin, Reader
 from api.errors import ApiError
 from api.params import iso, parse_duration_ms, parse_time_ms
-from api.runtime import Runtime
+from api.runtime import runtime_of
 from telemetry.assets import KINDS
 from telemetry.queries import AGGREGATES, AggregateFn, SeriesQuery
 from telemetry.schema import KIND_MEASUREMENT, MEASUREMENTS
 
 router = APIRouter(prefix="/api/v1", tags=["data"])
-Reader = Annotated[User, Depends(require("read"))]
-Admin = Annotated[User, Depends(require("admin"))]
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 class Collection(BaseModel):
@@ -35,7 +28,7 @@ async def devices(request: Request, user: Reader, kind: str | None = None) -> Co
     """Known devices (registered or seen) with their last-seen time and last values."""
     if kind is not None and kind not in KIND_MEASUREMENT:
         raise ApiError(400, f"kind: one of {', '.join(KIND_MEASUREMENT)}")
-    rt = _rt(request)
+    rt = runtime_of(request)
     kinds = [kind] if kind else [k for k in KIND_MEASUREMENT if k in KINDS or k == "drone"]
     items: list[dict[str, Any]] = []
     for k in kinds:
@@ -90,7 +83,7 @@ async def series(
         fn=fn,
         limit=limit,
     )
-    rows = await _rt(request).store.query_series(query)
+    rows = await runtime_of(request).store.query_series(query)
     items = [{"time": iso(r.time_ms), **dict(r.values)} for r in rows]
     return Collection(items=items, count=len(items))
 
@@ -101,7 +94,7 @@ async def dead_letters(
 ) -> Collection:
     """The newest rejected inputs with their reason (admin: raw device payloads). The payload is
     shown as text, with replacement characters for bytes that are not UTF-8."""
-    letters = await _rt(request).store.dead_letters(limit)
+    letters = await runtime_of(request).store.dead_letters(limit)
     items = [
         {
             "received": iso(d.received_ms),

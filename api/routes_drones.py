@@ -2,24 +2,23 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Any
+from typing import Any
 
-from fastapi import APIRouter, Depends, Request
+from fastapi import APIRouter, Request
 
-from api.auth import User, require
+from api.auth import Reader
 from api.params import iso
 from api.routes_data import Collection
-from api.runtime import Runtime
+from api.runtime import runtime_of
 
 router = APIRouter(prefix="/api/v1", tags=["drones"])
-Reader = Annotated[User, Depends(require("read"))]
 
 
 @router.get("/drones", response_model=Collection)
 async def drones(request: Request, user: Reader) -> Collection:
     """Each vehicle heard on a MAVLink link: online (heartbeats in the last 5 s), position,
     battery, mode, armed, and its mission's progress."""
-    rt: Runtime = request.app.state.runtime
+    rt = runtime_of(request)
     items: list[dict[str, Any]] = []
     for d in rt.fleet.snapshot():
         items.append(

@@ -9,14 +9,9 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.params import iso
-from api.runtime import Runtime
+from api.runtime import runtime_of
 
 router = APIRouter()
-
-
-def _rt(request: Request) -> Runtime:
-    rt: Runtime = request.app.state.runtime
-    return rt
 
 
 @router.get("/healthz", tags=["health"])
@@ -26,7 +21,7 @@ async def healthz() -> dict[str, str]:
 
 @router.get("/readyz", tags=["health"], responses={503: {"description": "a component is down"}})
 async def readyz(request: Request) -> JSONResponse:
-    rt = _rt(request)
+    rt = runtime_of(request)
     components: dict[str, Any] = {
         c.name: {"state": c.state, "detail": c.detail, "since": iso(int(c.since_s * 1000))}
         for c in rt.health.snapshot()
@@ -38,4 +33,4 @@ async def readyz(request: Request) -> JSONResponse:
 
 @router.get("/metrics", tags=["health"], response_class=Response)
 async def metrics(request: Request) -> Response:
-    return Response(_rt(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)
+    return Response(runtime_of(request).metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -7,16 +7,15 @@ from datetime import datetime, timedelta
 from typing import Annotated, Any
 from zoneinfo import ZoneInfo
 
-from fastapi import APIRouter, Depends, Query, Request
+from fastapi import APIRouter, Query, Request
 
-from api.auth import User, require
+from api.auth import Reader
 from api.errors import ApiError
 from api.routes_data import Collection
-from api.runtime import Runtime
+from api.runtime import runtime_of
 from telemetry.queries import SeriesQuery
 
 router = APIRouter(prefix="/api/v1", tags=["toilets"])
-Reader = Annotated[User, Depends(require("read"))]
 HOUR_MS = 3_600_000
 
 
@@ -40,7 +39,7 @@ async def toilet_metrics(
 ) -> Collection:
     """Per toilet for one local day: entries and entries per hour (24 numbers), cleanings done,
     overdue cleanings, air-quality exceedances; all aggregated by the store."""
-    rt: Runtime = request.app.state.runtime
+    rt = runtime_of(request)
     start, stop = day_bounds(date, rt.settings.site.timezone)
     store = rt.store
     toilets = sorted(

@@ -10,6 +10,8 @@ from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from fastapi import Request
+
 from drones.collector import MavlinkCollector
 from drones.fleet import Fleet
 from sensors.broker import EmbeddedBroker
@@ -81,6 +83,12 @@ class Runtime:
     alerts: AlertBook = field(default_factory=AlertBook)
     flood: FloodService | None = None
     toilets: ToiletService | None = None
+
+
+def runtime_of(request: Request) -> Runtime:
+    """The runtime the app's lifespan built (for route handlers)."""
+    rt: Runtime = request.app.state.runtime
+    return rt
 
 
 @contextlib.asynccontextmanager

@@ -23,8 +23,8 @@ from typing import Any, Self, TypeVar
 import duckdb
 import pyarrow as pa
 
-from telemetry.errors import QueryError, StoreError
-from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
+from telemetry.errors import StoreError
+from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, FieldValue, Point
 from telemetry.schema import MEASUREMENTS, FieldType, MeasurementSchema
 
@@ -256,13 +256,7 @@ class EmbeddedStore:
         return await self._on(self._rpool, run)
 
     async def query_series(self, query: SeriesQuery) -> list[SeriesRow]:
-        m = MEASUREMENTS.get(query.measurement)
-        if m is None:
-            raise QueryError(f"unknown measurement {query.measurement!r}")
-        fields = query.fields or tuple(m.fields)
-        for f in fields:
-            if f not in m.fields:
-                raise QueryError(f"{m.name} has no field {f!r}; fields: {', '.join(m.fields)}")
+        m, fields = validated(query)
         where = ["s.measurement = ?"]
         params: list[Any] = [m.name]
         if query.device is not None:
@@ -275,8 +269,6 @@ class EmbeddedStore:
             where.append("t.time < ?")
             params.append(query.stop_ms)
         for k, v in query.tags:
-            if k not in m.tags:
-                raise QueryError(f"{m.name} has no tag {k!r}")
             where.append("json_extract_string(s.tags, ?) = ?")
             params += [f"$.{k}", v]
         if query.above is not None:
@@ -287,13 +279,9 @@ class EmbeddedStore:
             select = ", ".join(f't."{f}"' for f in fields)
             sql = f"SELECT t.time, {select} FROM {source} ORDER BY t.time LIMIT {int(query.limit)}"
         else:
-            if query.fn not in _AGG_SQL:
-                raise QueryError(f"unknown aggregate {query.fn!r}")
             exprs = []
             for f in fields:
                 kind = m.fields[f]
-                if kind == "str" and query.fn not in ("count", "last"):
-                    raise QueryError(f"{f} is text: only count and last apply")
                 col = f't."{f}"' if kind != "bool" else f'CAST(t."{f}" AS DOUBLE)'
                 exprs.append(_AGG_SQL[query.fn].format(f=col).replace("time)", "t.time)"))
             every = int(query.every_ms) if query.every_ms else None

@@ -23,7 +23,7 @@ from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
 from telemetry.errors import QueryError, StoreError
 from telemetry.lineprotocol import encode_batch
-from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
+from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, Point
 from telemetry.schema import MEASUREMENTS
 
@@ -156,13 +156,7 @@ class InfluxDB1Store:
         return series
 
     async def query_series(self, query: SeriesQuery) -> list[SeriesRow]:
-        m = MEASUREMENTS.get(query.measurement)
-        if m is None:
-            raise QueryError(f"unknown measurement {query.measurement!r}")
-        fields = query.fields or tuple(m.fields)
-        for f in fields:
-            if f not in m.fields:
-                raise QueryError(f"{m.name} has no field {f!r}; fields: {', '.join(m.fields)}")
+        m, fields = validated(query)
         where = []
         if query.device is not None:
             where.append(f"{_ident(m.device_tag)} = {_literal(query.device)}")
@@ -171,8 +165,6 @@ class InfluxDB1Store:
         if query.stop_ms is not None:
             where.append(f"time < {int(query.stop_ms)}ms")
         for k, v in query.tags:
-            if k not in m.tags:
-                raise QueryError(f"{m.name} has no tag {k!r}")
             where.append(f"{_ident(k)} = {_literal(v)}")
         if query.above is not None:
             where.append(f"{_ident(fields[0])} > {float(query.above)!r}")
@@ -181,9 +173,6 @@ class InfluxDB1Store:
             select = ", ".join(_ident(f) for f in fields)
             q = f"SELECT {select} FROM {_ident(m.name)}{cond} ORDER BY time LIMIT {int(query.limit)}"
         else:
-            for f in fields:
-                if m.fields[f] == "str" and query.fn not in ("count", "last"):
-                    raise QueryError(f"{f} is text: only count and last apply")
             fn = _INFLUXQL_FN[query.fn]
             select = ", ".join(f"{fn}({_ident(f)}) AS {_ident(f)}" for f in fields)
             group = f" GROUP BY time({int(query.every_ms)}ms) fill(none)" if query.every_ms else ""

@@ -26,7 +26,7 @@ from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
 from telemetry.errors import QueryError, StoreError
 from telemetry.lineprotocol import encode_batch
-from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
+from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, FieldValue, Point
 from telemetry.schema import MEASUREMENTS, MeasurementSchema
 
@@ -174,15 +174,7 @@ class InfluxDB2Store:
         return [dict(record.values) for table in tables for record in table.records]
 
     async def query_series(self, query: SeriesQuery) -> list[SeriesRow]:
-        m = MEASUREMENTS.get(query.measurement)
-        if m is None:
-            raise QueryError(f"unknown measurement {query.measurement!r}")
-        fields = query.fields or tuple(m.fields)
-        for f in fields:
-            if f not in m.fields:
-                raise QueryError(f"{m.name} has no field {f!r}; fields: {', '.join(m.fields)}")
-            if query.fn not in (None, "count", "last") and m.fields[f] == "str":
-                raise QueryError(f"{f} is text: only count and last apply")
+        m, fields = validated(query)
         rows = await self._flux(flux_series(self._bucket, m, query, fields))
         return [
             SeriesRow(int(r["_time"].timestamp() * 1000), tuple((f, _typed(m, f, r.get(f))) for f in fields))
