@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import re
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
+from zoneinfo import ZoneInfo
 
 from api.errors import ApiError
 
@@ -37,3 +38,15 @@ def iso(ms: int) -> str:
     """RFC 3339 UTC with milliseconds."""
     dt = datetime.fromtimestamp(ms / 1000, tz=UTC)
     return dt.isoformat(timespec="milliseconds").replace("+00:00", "Z")
+
+
+def day_bounds(date: str, timezone: str) -> tuple[int, int]:
+    """Start and end (ms) of a local calendar day."""
+    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
+        raise ApiError(400, "date: expected YYYY-MM-DD")
+    try:
+        start = datetime.fromisoformat(date).replace(tzinfo=ZoneInfo(timezone))
+    except ValueError as exc:
+        raise ApiError(400, f"date: {exc}") from exc
+    end = start + timedelta(days=1)  # 23 or 25 hours on a DST change
+    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)

@@ -2,33 +2,18 @@
 
 from __future__ import annotations
 
-import re
-from datetime import datetime, timedelta
 from typing import Annotated, Any
-from zoneinfo import ZoneInfo
 
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Reader
-from api.errors import ApiError
+from api.params import day_bounds
 from api.routes_data import Collection
 from api.runtime import runtime_of
 from telemetry.queries import SeriesQuery
 
 router = APIRouter(prefix="/api/v1", tags=["toilets"])
 HOUR_MS = 3_600_000
-
-
-def day_bounds(date: str, timezone: str) -> tuple[int, int]:
-    """Start and end (ms) of a local calendar day."""
-    if not re.fullmatch(r"\d{4}-\d{2}-\d{2}", date):
-        raise ApiError(400, "date: expected YYYY-MM-DD")
-    try:
-        start = datetime.fromisoformat(date).replace(tzinfo=ZoneInfo(timezone))
-    except ValueError as exc:
-        raise ApiError(400, f"date: {exc}") from exc
-    end = start + timedelta(days=1)  # 23 or 25 hours on a DST change
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
 
 
 @router.get("/toilets/metrics", response_model=Collection)

@@ -6,9 +6,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass, field
+from datetime import datetime
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
@@ -27,7 +29,8 @@ from telemetry.flood_service import FloodService
 from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.pipeline import Pipeline
-from telemetry.ports import Store
+from telemetry.ports import Envelope, Store
+from telemetry.sanitation_service import SanitationService
 from telemetry.spool import Spool
 from telemetry.toilet_service import ToiletService
 from telemetry.webhooks import Webhooks
@@ -83,6 +86,14 @@ class Runtime:
     alerts: AlertBook = field(default_factory=AlertBook)
     flood: FloodService | None = None
     toilets: ToiletService | None = None
+    sanitation: SanitationService | None = None
+    submit: Callable[[Envelope], Awaitable[None]] | None = None
+
+
+def _utc_offset_min(timezone: str) -> int:
+    """The zone's UTC offset now, in minutes (for local time windows of routes)."""
+    offset = datetime.now(ZoneInfo(timezone)).utcoffset()
+    return int(offset.total_seconds() // 60) if offset else 0
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -113,7 +124,11 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
             settings.toilets, registry, rt.alerts, settings.mqtt.root, settings.site.district, webhooks
         )
         await rt.toilets.restore(store)
-        observers = [rt.flood.observe, rt.toilets.observe]
+        rt.sanitation = SanitationService(
+            settings.sanitation, registry.source or settings.assets.dir, rt.alerts, settings.mqtt.root,
+            _utc_offset_min(settings.site.timezone),
+        )  # fmt: skip
+        observers = [rt.flood.observe, rt.toilets.observe, rt.sanitation.observe]
         pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tasks:
@@ -121,6 +136,8 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
             replayer = tasks.create_task(writer.replay_forever(), name="spool-replay")
             flood = tasks.create_task(rt.flood.run(pipeline.submit), name="flood")
             toilets = tasks.create_task(rt.toilets.run(pipeline.submit), name="toilets")
+            sanitation = tasks.create_task(rt.sanitation.run(), name="sanitation")
+            rt.submit = pipeline.submit
             mqtt_cfg = settings.mqtt
             if mqtt_cfg.url == "embedded":
                 broker = await stack.enter_async_context(EmbeddedBroker())
@@ -129,7 +146,7 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
                 mqtt_cfg, registry, settings.site.district, pipeline, rt.metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
-            rt.flood.publish = rt.toilets.publish = collector.publish
+            rt.flood.publish = rt.toilets.publish = rt.sanitation.publish = collector.publish
             async with collector, rt.mavlink:
                 try:
                     yield rt
@@ -137,6 +154,7 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
                     # Alerts still in flight are derived again from the store at the next start.
                     flood.cancel()
                     toilets.cancel()
+                    sanitation.cancel()
                     # Still connected: close the intake, write and acknowledge what was accepted.
                     if not await pipeline.drain():
                         log.warning("pipeline did not drain in time; the broker keeps the rest")

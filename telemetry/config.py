@@ -166,6 +166,39 @@ class ToiletsConfig(_Section):
     check_interval_s: float = Field(30.0, gt=0, le=3600)
 
 
+class SanitationConfig(_Section):
+    """DOMAIN.md sweeping defaults: corridors by road class in a metric CRS, valid passes."""
+
+    crs: str = "EPSG:4549"
+    segment_m: float = Field(50.0, gt=1)
+    half_width_m: dict[str, float] = Field(
+        default_factory=lambda: {"arterial": 15.0, "secondary": 10.0, "branch": 6.0}
+    )
+    max_hdop: float = Field(5.0, gt=0)
+    max_implied_kmh: float = Field(120.0, gt=0)
+    gap_s: float = Field(300.0, gt=0)
+    min_coverage: float = Field(0.8, gt=0, le=1)
+    min_under_limit: float = Field(0.9, gt=0, le=1)
+    min_working: float = Field(0.9, ge=0, le=1)
+    max_overspeed_ratio: float = Field(0.1, ge=0, le=1)
+    stop_radius_m: float = Field(30.0, gt=0)
+    stop_min_dwell_s: float = Field(60.0, gt=0)
+    alert_after_s: float = Field(60.0, gt=0)
+
+    @field_validator("crs")
+    @classmethod
+    def _known_crs(cls, v: str) -> str:
+        from pyproj import CRS  # noqa: PLC0415
+        from pyproj.exceptions import CRSError  # noqa: PLC0415
+
+        try:
+            if not CRS.from_user_input(v).is_projected:
+                raise ValueError(f"{v} is not a projected (metric) CRS")
+        except CRSError as exc:
+            raise ValueError(f"unknown CRS {v!r}") from exc
+        return v
+
+
 class WebhookConfig(_Section):
     url: str = Field(pattern=r"^https?://")
     levels: list[str] = Field(default_factory=lambda: ["yellow", "red", "offline"])
@@ -230,6 +263,7 @@ class Settings(BaseSettings):
     pipeline: PipelineConfig = PipelineConfig()
     flood: FloodConfig = FloodConfig()
     toilets: ToiletsConfig = ToiletsConfig()
+    sanitation: SanitationConfig = SanitationConfig()
     alerts: AlertsConfig = AlertsConfig()
     api: ApiConfig = ApiConfig()
     assets: AssetsConfig = AssetsConfig()

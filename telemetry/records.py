@@ -5,6 +5,7 @@ Each record knows its stored form (:class:`Point`, CONTRACT §4). Units are in t
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from functools import lru_cache
 
@@ -26,8 +27,8 @@ class Point:
     @staticmethod
     def make(
         measurement: str,
-        tags: dict[str, str | None],
-        fields: dict[str, FieldValue | None],
+        tags: Mapping[str, str | None],
+        fields: Mapping[str, FieldValue | None],
         time_ms: int,
     ) -> Point:
         """Build a point, leaving out tags and fields that are ``None``."""
@@ -293,6 +294,38 @@ class AlertAck:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class RouteCompliance:
+    """A vehicle's compliance on a route for a day (CONTRACT §4 ``route_compliance``); with
+    ``segment`` set, that segment's passes."""
+
+    vehicle: str
+    route: str
+    time_ms: int
+    segment: str | None = None
+    coverage_ratio: float | None = None
+    valid_passes: int | None = None
+    planned_passes: int | None = None
+    overspeed_ratio: float | None = None
+    off_route_s: float | None = None
+    gap_s: float | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "route_compliance",
+            {"vehicle": self.vehicle, "route": self.route, "segment": self.segment},
+            {
+                "coverage_ratio": self.coverage_ratio,
+                "valid_passes": self.valid_passes,
+                "planned_passes": self.planned_passes,
+                "overspeed_ratio": self.overspeed_ratio,
+                "off_route_s": self.off_route_s,
+                "gap_s": self.gap_s,
+            },
+            self.time_ms,
+        )
+
+
 Record = (
     GaugeReading
     | ToiletReading
@@ -302,4 +335,5 @@ Record = (
     | MissionEvent
     | FloodAlert
     | AlertAck
+    | RouteCompliance
 )
