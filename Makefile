@@ -51,6 +51,7 @@ bench: $(STAMP) system-deps
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/ingest.py --store influxdb1
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/flood_latency.py
 	$(BIN)/python bench/replay.py
+	$(BIN)/python bench/compliance.py
 	$(BIN)/python bench/store.py
 
 clean:
