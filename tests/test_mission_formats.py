@@ -1,0 +1,98 @@
+"""Mission files: QGroundControl's own test plans import item for item; our exports re-import
+identically (.plan, .waypoints); MAVSDK's QGC importer reads our .plan with the same items."""
+
+from __future__ import annotations
+
+import json
+import math
+from pathlib import Path
+
+import pytest
+
+from drones.formats import MissionFormatError, preview, read_plan, read_waypoints, write_plan, write_waypoints
+from telemetry.missions import NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT, item
+
+CORPUS = Path(__file__).parent / "fixtures" / "qgc-plans"
+PLANS = sorted(CORPUS.glob("*.plan"))
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.name)
+def test_qgc_corpus_imports_every_item(path: Path) -> None:
+    doc = json.loads(path.read_text())
+    items, home = read_plan(doc)
+    raw = doc["mission"]["items"]
+    assert len(items) == len(raw)
+    for got, want in zip(items, raw, strict=True):
+        assert (got.command, got.frame, got.autocontinue) == (
+            want["command"],
+            want["frame"],
+            want["autoContinue"],
+        )
+        assert list(got.params) == [None if v is None else float(v) for v in want["params"]]
+    assert home == tuple(float(v) for v in doc["mission"]["plannedHomePosition"])
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.name)
+def test_exports_reimport_identically(path: Path) -> None:
+    items, home = read_plan(json.loads(path.read_text()))
+    again, home2 = read_plan(json.loads(json.dumps(write_plan(items, home))))
+    assert again == items
+    assert home2 == home
+    wpl, wpl_home = read_waypoints(write_waypoints(items, home))
+    assert wpl == items
+    assert wpl_home == home
+
+
+def test_bad_files_are_refused_with_a_reason() -> None:
+    with pytest.raises(MissionFormatError, match="not a QGroundControl"):
+        read_plan({"fileType": "Mission"})
+    with pytest.raises(MissionFormatError, match="12 columns"):
+        read_waypoints("QGC WPL 110\n0\t1\t0\t16\n")
+    with pytest.raises(MissionFormatError, match="SimpleItem"):
+        read_plan({"fileType": "Plan", "mission": {"items": [{"type": "ComplexItem"}]}})
+
+
+def test_preview_is_geojson() -> None:
+    items = [item(NAV_TAKEOFF, 29.87, 121.54, 30.0), item(NAV_WAYPOINT, 29.88, 121.54, 30.0),
+             item(NAV_RETURN_TO_LAUNCH, 0.0, 0.0, 0.0)]  # fmt: skip
+    doc = preview(items)
+    assert doc["features"][0]["geometry"] == {
+        "type": "LineString",
+        "coordinates": [[121.54, 29.87], [121.54, 29.88]],
+    }
+    assert [f["properties"]["seq"] for f in doc["features"][1:]] == [0, 1]
+
+
+@pytest.mark.integration
+def test_mavsdk_imports_our_plan_with_the_same_items(tmp_path: Path) -> None:
+    mavsdk = pytest.importorskip("mavsdk")
+    from mavsdk.plugins.mission_raw.mission_raw import MissionRaw
+
+    from simulators.drone import DroneSimulator
+    from tests.servers import free_udp_port
+
+    items, home = read_plan(json.loads((CORPUS / "TerrainTest-ArduCopter.plan").read_text()))
+    ours = tmp_path / "ours.plan"
+    ours.write_text(json.dumps(write_plan(items, home)))
+    port = free_udp_port()
+    gcs = mavsdk.Mavsdk(mavsdk.Configuration.create_with_component_type(mavsdk.ComponentType.GROUND_STATION))
+    gcs.add_any_connection(f"udpin://127.0.0.1:{port}")
+    sim = DroneSimulator(f"udpout:127.0.0.1:{port}", sysid=1)
+    sim.start()
+    try:
+        system = gcs.first_autopilot(15)
+        assert system is not None
+        imported = MissionRaw(system).import_qgroundcontrol_mission(str(ours)).mission_items
+    finally:
+        sim.stop()
+        gcs.destroy()
+    # MAVSDK puts the planned home first for ArduPilot; the rest are ours, item for item
+    assert len(imported) in (len(items), len(items) + 1)
+    theirs = imported[len(imported) - len(items) :]
+    for got, want in zip(theirs, items, strict=True):
+        assert (got.command, got.frame) == (want.command, want.frame)
+        for g, w in zip((got.param1, got.param2, got.param3, got.param4), want.params[:4], strict=True):
+            assert (math.isnan(g) and w is None) or g == pytest.approx(w or 0.0)
+        if want.has_position:
+            assert got.x == round((want.lat or 0) * 1e7)
+            assert got.y == round((want.lon or 0) * 1e7)
