@@ -1,0 +1,135 @@
+"""Planners and checks: survey lanes from a camera model, hotspot tours, airspace, height limit,
+battery, and terrain following over a real DEM (matplotlib's Jacksboro fault sample)."""
+
+from __future__ import annotations
+
+import itertools
+import math
+import os
+from pathlib import Path
+
+import numpy as np
+import pytest
+import rasterio
+from rasterio.transform import from_origin
+from shapely.geometry import Polygon
+
+from drones.checks import Zone, airport_zone, check, follow_terrain
+from drones.planning import Camera, local, points, survey, tour
+from drones.terrain import DemTerrain, FlatTerrain
+from telemetry.missions import DO_SET_CAM_TRIGG_DIST, NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT
+
+P01 = [(121.40, 29.87), (121.45, 29.87), (121.45, 29.90), (121.40, 29.90), (121.40, 29.87)]
+ZSNB = airport_zone("ZSNB", 29.8267, 121.4619, 128, 3200, 10_000, 20_000)
+HOME = (121.5453, 29.8737)
+
+
+def test_survey_lanes_follow_the_camera_model() -> None:
+    items = survey(P01[:4], 80.0, front_overlap=0.7, side_overlap=0.6)
+    assert items[0].command == NAV_TAKEOFF
+    assert items[-1].command == NAV_RETURN_TO_LAUNCH
+    cam = Camera()
+    width, height = cam.footprint_m(80.0)
+    trigger = next(i for i in items if i.command == DO_SET_CAM_TRIGG_DIST)
+    assert trigger.params[0] == pytest.approx(height * 0.3, abs=0.01)
+    wps = [i for i in items if i.command == NAV_WAYPOINT]
+    fwd, _ = local(29.885, 121.425)
+    x, y = fwd.transform([w.lon for w in wps], [w.lat for w in wps])
+    turns = [math.dist((x[k], y[k]), (x[k + 1], y[k + 1])) for k in range(1, len(wps) - 1, 2)]
+    assert float(np.median(turns)) == pytest.approx(width * 0.4, rel=0.05)  # lane spacing
+    lanes = len(wps) // 2
+    # 4.8 km east-west by 3.3 km north-south: lanes along the long side make fewer turns
+    assert lanes <= math.ceil(3340 / (width * 0.4)) + 1
+    assert 2.0 < cam.gsd_cm(80.0) < 2.5
+
+
+def test_a_survey_over_p01_needs_an_approval() -> None:
+    items = survey(P01[:4], 80.0)
+    result = check(items, FlatTerrain(), [ZSNB], (121.425, 29.885), 120.0, 8.0)
+    assert result.approval_required
+    assert result.approval_reasons == ("ZSNB protection zone",)
+    assert result.terrain.startswith("flat")
+
+
+def test_130_m_is_refused_and_no_fly_areas_are_violations() -> None:
+    items = points([(121.55, 29.88)], 130.0)
+    result = check(items, FlatTerrain(), [], HOME, 120.0, 8.0)
+    assert result.max_true_height_m == pytest.approx(130.0)
+    assert not result.flyable
+    no_fly = Zone(
+        "N1", "no_fly", Polygon([(121.548, 29.87), (121.552, 29.87), (121.552, 29.89), (121.548, 29.89)])
+    )
+    ok = check(points([(121.55, 29.88)], 60.0), FlatTerrain(), [no_fly], HOME, 120.0, 8.0)
+    assert ok.no_fly_violations == ("N1",)
+    assert not ok.flyable
+
+
+def test_battery_estimate() -> None:
+    far = points([(121.30, 29.70)], 60.0)  # ~30 km away: no way back with 25 % left
+    result = check(far, FlatTerrain(), [], HOME, 120.0, 8.0)
+    assert result.estimated_flight_s > 22 * 60
+    assert not result.battery_ok
+
+
+def test_hotspot_tour_is_short_and_uncrossed() -> None:
+    pts = [(121.56, 29.88), (121.52, 29.86), (121.55, 29.86), (121.53, 29.88)]
+    order = tour(HOME, pts)
+    assert sorted(order) == [0, 1, 2, 3]
+    fwd, _ = local(HOME[1], HOME[0])
+    xy = [fwd.transform(*HOME)] + [fwd.transform(*pts[k]) for k in order] + [fwd.transform(*HOME)]
+    length = sum(math.dist(a, b) for a, b in itertools.pairwise(xy))
+    naive = [fwd.transform(*HOME)] + [fwd.transform(*p) for p in pts] + [fwd.transform(*HOME)]
+    assert length <= sum(math.dist(a, b) for a, b in itertools.pairwise(naive))
+
+
+@pytest.fixture
+def jacksboro(tmp_path: Path) -> Path:
+    matplotlib = pytest.importorskip("matplotlib")
+    data = np.load(
+        os.path.join(os.path.dirname(matplotlib.__file__), "mpl-data/sample_data/jacksboro_fault_dem.npz")
+    )
+    z = data["elevation"].astype("float32")
+    north = float(max(data["ymin"], data["ymax"]))  # the file swaps ymin and ymax
+    path = tmp_path / "jacksboro.tif"
+    transform = from_origin(float(data["xmin"]), north, float(data["dx"]), float(data["dy"]))
+    with rasterio.open(
+        path,
+        "w",
+        driver="GTiff",
+        height=z.shape[0],
+        width=z.shape[1],
+        count=1,
+        dtype="float32",
+        crs="EPSG:4326",
+        transform=transform,
+    ) as dst:
+        dst.write(z, 1)
+    return path
+
+
+def test_terrain_following_over_a_real_dem_stays_within_5_m(jacksboro: Path) -> None:
+    dem = DemTerrain(jacksboro)
+    home = (-84.35, 36.50)
+    items = follow_terrain(points([(-84.30, 36.55), (-84.20, 36.65), (-84.12, 36.70)], 50.0), dem, home)
+    assert len([i for i in items if i.command == NAV_WAYPOINT]) > 3  # waypoints were added over the ridges
+    home_ground = float(dem.elevation(np.array([home[1]]), np.array([home[0]]))[0])
+    track = [(home[0], home[1], home_ground + 50.0)] + [
+        (i.lon, i.lat, home_ground + (i.alt_m or 0.0))
+        for i in items
+        if i.has_position and i.command != NAV_TAKEOFF
+    ]
+    fwd, back = local(home[1], home[0])
+    worst = 0.0
+    for (lo0, la0, z0), (lo1, la1, z1) in itertools.pairwise(track):
+        x0, y0 = fwd.transform(lo0, la0)
+        x1, y1 = fwd.transform(lo1, la1)
+        f = np.linspace(0, 1, max(2, int(math.hypot(x1 - x0, y1 - y0) / 20) + 1))
+        lon, lat = back.transform(x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+        agl = z0 + f * (z1 - z0) - dem.elevation(np.asarray(lat), np.asarray(lon))
+        worst = max(worst, float(np.nanmax(np.abs(agl - 50.0))))
+    assert worst <= 5.0 + 0.5
+    result = check(items, dem, [], home, 120.0, 10.0)
+    assert result.terrain == "DEM jacksboro.tif"
+    # the straight RTL leg home at the last altitude crosses a valley: the check catches it
+    assert result.max_true_height_m > 120
+    assert not result.flyable
