@@ -13,6 +13,7 @@ from api.routes_alerts import router as alerts_router
 from api.routes_data import router as data_router
 from api.routes_drones import router as drones_router
 from api.routes_health import router as health_router
+from api.routes_missions import router as missions_router
 from api.routes_sanitation import router as sanitation_router
 from api.routes_toilets import router as toilets_router
 from api.runtime import running
@@ -41,4 +42,5 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> FastA
     app.include_router(alerts_router)
     app.include_router(toilets_router)
     app.include_router(sanitation_router)
+    app.include_router(missions_router)
     return app

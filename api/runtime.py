@@ -16,6 +16,7 @@ from fastapi import Request
 
 from drones.collector import MavlinkCollector
 from drones.fleet import Fleet
+from drones.mission_service import MissionPlanner
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt_collector import MqttCollector
 from storage.embedded import EmbeddedStore
@@ -88,6 +89,7 @@ class Runtime:
     toilets: ToiletService | None = None
     sanitation: SanitationService | None = None
     submit: Callable[[Envelope], Awaitable[None]] | None = None
+    missions: MissionPlanner | None = None
 
 
 def _utc_offset_min(timezone: str) -> int:
@@ -129,6 +131,7 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
             _utc_offset_min(settings.site.timezone),
         )  # fmt: skip
         observers = [rt.flood.observe, rt.toilets.observe, rt.sanitation.observe]
+        rt.missions = MissionPlanner(settings.airspace, registry.source or settings.assets.dir)
         pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tasks:

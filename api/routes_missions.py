@@ -1,0 +1,151 @@
+"""Missions (CONTRACT §6): plan (pilot), read and export (read), record an airspace approval
+(pilot). Every command is logged with the user who gave it."""
+
+from __future__ import annotations
+
+import logging
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Body, Request
+from fastapi.responses import JSONResponse, PlainTextResponse
+from pydantic import BaseModel, ConfigDict, Field
+
+from api.auth import Pilot, Reader
+from api.errors import ApiError
+from api.runtime import runtime_of
+from drones.formats import MissionFormatError
+from drones.mission_service import Mission
+
+router = APIRouter(prefix="/api/v1", tags=["missions"])
+log = logging.getLogger("telemetry.missions")
+RANK = {"yellow": 1, "red": 2}
+
+
+class _Body(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    speed_ms: float | None = Field(None, gt=0, le=30)
+    home: tuple[float, float] | None = None  # lon, lat
+
+
+class Polygon(BaseModel):
+    type: Literal["Polygon"]
+    coordinates: list[list[tuple[float, float]]] = Field(min_length=1)
+
+
+class CameraModel(BaseModel):
+    sensor_width_mm: float = Field(gt=0)
+    focal_mm: float = Field(gt=0)
+    image_width_px: int = Field(gt=0)
+    image_height_px: int = Field(gt=0)
+
+
+class SurveyRequest(_Body):
+    type: Literal["survey"]
+    area: Polygon
+    altitude_agl_m: float = Field(gt=0, le=500)
+    front_overlap: float | None = Field(None, ge=0, lt=1)
+    side_overlap: float | None = Field(None, ge=0, lt=1)
+    camera: CameraModel | None = None
+
+
+class HotspotsRequest(_Body):
+    type: Literal["hotspots"]
+    source: Literal["flood_alerts"] = "flood_alerts"
+    min_level: Literal["yellow", "red"] = "yellow"
+    altitude_agl_m: float = Field(60.0, gt=0, le=500)
+    loiter_s: float = Field(30.0, ge=0)
+
+
+class PointsRequest(_Body):
+    type: Literal["points"]
+    points: list[tuple[float, float]] = Field(min_length=1)
+    altitude_agl_m: float = Field(gt=0, le=500)
+    loiter_s: float | None = Field(None, ge=0)
+
+
+class ImportRequest(_Body):
+    type: Literal["import"]
+    plan: dict[str, Any] | None = None
+    waypoints: str | None = None
+
+
+MissionRequest = Annotated[
+    SurveyRequest | HotspotsRequest | PointsRequest | ImportRequest, Field(discriminator="type")
+]
+
+
+class ApprovalRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    approval_id: str = Field(min_length=1, max_length=100)
+
+
+def _mission(request: Request, mission_id: str) -> Mission:
+    planner = runtime_of(request).missions
+    if planner is None or mission_id not in planner.missions:
+        raise ApiError(404, f"no mission {mission_id!r}")
+    return planner.missions[mission_id]
+
+
+@router.post("/missions", status_code=201)
+async def plan_mission(
+    request: Request, user: Pilot, body: Annotated[MissionRequest, Body()]
+) -> dict[str, Any]:
+    """Plan a mission: waypoints, checks (true height, no-fly, approval, battery) and a preview."""
+    rt = runtime_of(request)
+    if rt.missions is None:
+        raise ApiError(503, "mission planning is not available")
+    hotspots = None
+    if isinstance(body, HotspotsRequest):
+        view = rt.flood.engine.view() if rt.flood else {}
+        hotspots = []
+        for gauge, g in sorted(view.items()):
+            device = rt.registry.get("gauge", gauge)
+            if (
+                RANK.get(g.level, 0) >= RANK[body.min_level]
+                and device
+                and device.lon is not None
+                and device.lat is not None
+            ):
+                hotspots.append((device.lon, device.lat))
+    try:
+        mission = rt.missions.plan(body.model_dump(), hotspots)
+    except (ValueError, KeyError, MissionFormatError) as exc:
+        raise ApiError(400, str(exc)) from exc
+    mission.log.append({"user": user.name, "action": "plan"})
+    log.info(
+        "mission %s planned by %s (%s, %d items)", mission.id, user.name, mission.type, len(mission.items)
+    )
+    return mission.to_json()
+
+
+@router.get("/missions/{mission_id}.plan")
+async def mission_plan_file(request: Request, user: Reader, mission_id: str) -> JSONResponse:
+    """The mission as a QGroundControl .plan."""
+    m = _mission(request, mission_id)
+    headers = {"Content-Disposition": f'attachment; filename="{m.id}.plan"'}
+    return JSONResponse(m.plan_file(), headers=headers)
+
+
+@router.get("/missions/{mission_id}.waypoints", response_class=PlainTextResponse)
+async def mission_waypoints_file(request: Request, user: Reader, mission_id: str) -> PlainTextResponse:
+    """The mission as a QGC WPL 110 .waypoints file."""
+    m = _mission(request, mission_id)
+    return PlainTextResponse(
+        m.waypoints_file(), headers={"Content-Disposition": f'attachment; filename="{m.id}.waypoints"'}
+    )
+
+
+@router.get("/missions/{mission_id}")
+async def get_mission(request: Request, user: Reader, mission_id: str) -> dict[str, Any]:
+    return _mission(request, mission_id).to_json()
+
+
+@router.post("/missions/{mission_id}/approval")
+async def approve(request: Request, user: Pilot, mission_id: str, body: ApprovalRequest) -> dict[str, Any]:
+    """Record the airspace approval a controlled-area mission needs before it may start."""
+    _mission(request, mission_id)
+    planner = runtime_of(request).missions
+    assert planner is not None
+    m = planner.approve(mission_id, body.approval_id, user.name)
+    log.info("mission %s: approval %s recorded by %s", m.id, body.approval_id, user.name)
+    return m.to_json()

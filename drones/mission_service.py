@@ -1,0 +1,164 @@
+"""Missions as the API and the CLI use them: plan from a request, check, keep, export."""
+
+from __future__ import annotations
+
+import itertools
+import json
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from shapely.geometry import shape
+
+from drones.checks import Zone, airport_zone, check, follow_terrain
+from drones.formats import preview, read_plan, read_waypoints, write_plan, write_waypoints
+from drones.planning import Camera, points, survey, tour
+from drones.terrain import DemTerrain, FlatTerrain, Terrain
+from telemetry.config import AirspaceConfig
+from telemetry.missions import Checks, MissionItem
+
+
+@dataclass
+class Mission:
+    id: str
+    type: str
+    items: list[MissionItem]
+    checks: Checks
+    home: tuple[float, float]
+    speed_ms: float
+    state: str = "planned"  # planned | uploaded | verified | running | done | failed
+    approval_id: str | None = None
+    drone: int | None = None
+    log: list[dict[str, Any]] = field(default_factory=list)
+
+    def waypoints(self) -> list[dict[str, Any]]:
+        return [
+            {
+                "seq": k,
+                "command": i.command,
+                "frame": i.frame,
+                "lat": i.lat,
+                "lon": i.lon,
+                "alt_m": i.alt_m,
+                "params": list(i.params[:4]),
+            }
+            for k, i in enumerate(self.items)
+        ]
+
+    def plan_file(self) -> dict[str, Any]:
+        return write_plan(self.items, (self.home[1], self.home[0], 0.0), self.speed_ms)
+
+    def waypoints_file(self) -> str:
+        return write_waypoints(self.items, (self.home[1], self.home[0], 0.0))
+
+    def to_json(self) -> dict[str, Any]:
+        c = self.checks
+        return {
+            "id": self.id,
+            "type": self.type,
+            "state": self.state,
+            "approval_id": self.approval_id,
+            "drone": self.drone,
+            "waypoints": self.waypoints(),
+            "checks": {
+                "max_true_height_m": c.max_true_height_m,
+                "height_limit_m": c.height_limit_m,
+                "no_fly_violations": list(c.no_fly_violations),
+                "approval_required": c.approval_required,
+                "approval_reasons": list(c.approval_reasons),
+                "estimated_flight_s": c.estimated_flight_s,
+                "battery_at_rtl_pct": c.battery_at_rtl_pct,
+                "battery_ok": c.battery_ok,
+                "terrain": c.terrain,
+                "flyable": c.flyable,
+            },
+            "preview": preview(self.items),
+        }
+
+
+def load_zones(areas_path: Path, airspace: AirspaceConfig) -> list[Zone]:
+    zones = [
+        airport_zone(
+            a.icao, a.lat, a.lon, a.runway_bearing_deg, a.runway_length_m, a.half_width_m, a.end_extension_m
+        )
+        for a in airspace.airports
+    ]
+    if areas_path.exists():
+        for f in json.loads(areas_path.read_text(encoding="utf-8"))["features"]:
+            p = f["properties"]
+            zones.append(
+                Zone(str(p["id"]), str(p.get("kind", "patrol")), shape(f["geometry"]), p.get("max_agl_m"))
+            )
+    return zones
+
+
+class MissionPlanner:
+    def __init__(self, airspace: AirspaceConfig, assets_dir: str) -> None:
+        self._airspace = airspace
+        self.terrain: Terrain = DemTerrain(airspace.dem) if airspace.dem else FlatTerrain()
+        self.zones = load_zones(Path(assets_dir) / "areas.geojson", airspace)
+        self.missions: dict[str, Mission] = {}
+        self._ids = itertools.count(1)
+
+    def plan(self, request: dict[str, Any], hotspots: list[tuple[float, float]] | None = None) -> Mission:
+        kind = request["type"]
+        speed = float(request.get("speed_ms") or 8.0)
+        alt = float(request.get("altitude_agl_m") or 60.0)
+        home = tuple(request["home"]) if request.get("home") else None
+        if kind == "survey":
+            ring = [(float(x), float(y)) for x, y in request["area"]["coordinates"][0]]
+            camera = Camera(**request["camera"]) if request.get("camera") else None
+            items = survey(
+                ring,
+                alt,
+                camera=camera,
+                front_overlap=float(request.get("front_overlap") or 0.7),
+                side_overlap=float(request.get("side_overlap") or 0.6),
+                speed_ms=speed,
+            )
+        elif kind == "points":
+            items = points(
+                [(float(p[0]), float(p[1])) for p in request["points"]],
+                alt,
+                loiter_s=float(request.get("loiter_s") or 0.0),
+                speed_ms=speed,
+            )
+        elif kind == "hotspots":
+            spots = hotspots or []
+            if not spots:
+                raise ValueError(
+                    f"no gauge is at {request.get('min_level', 'yellow')} or above: nothing to inspect"
+                )
+            start = home or spots[0]
+            order = tour((float(start[0]), float(start[1])), spots)
+            items = points(
+                [spots[k] for k in order],
+                alt,
+                loiter_s=float(request.get("loiter_s") or 30.0),
+                speed_ms=speed,
+            )
+        elif kind == "import":
+            if request.get("plan") is not None:
+                items, plan_home = read_plan(request["plan"])
+            else:
+                items, plan_home = read_waypoints(str(request.get("waypoints", "")))
+            home = home or ((plan_home[1], plan_home[0]) if plan_home else None)
+        else:
+            raise ValueError(f"unknown mission type {kind!r}")
+        first = next((i for i in items if i.has_position), None)
+        if home is None:
+            home = (first.lon or 0.0, first.lat or 0.0) if first else (0.0, 0.0)
+        home2 = (float(home[0]), float(home[1]))
+        if kind != "import":
+            items = follow_terrain(items, self.terrain, home2)
+        checks = check(items, self.terrain, self.zones, home2, self._airspace.max_true_height_m, speed)
+        mission = Mission(f"m{next(self._ids)}-{int(time.time())}", kind, items, checks, home2, speed)
+        self.missions[mission.id] = mission
+        return mission
+
+    def approve(self, mission_id: str, approval_id: str, user: str) -> Mission:
+        m = self.missions[mission_id]
+        m.approval_id = approval_id
+        m.log.append({"at": time.time(), "user": user, "action": "approval", "approval_id": approval_id})
+        return m

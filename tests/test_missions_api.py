@@ -1,0 +1,89 @@
+"""Mission planning through the HTTP API (real app, real broker, embedded store)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from telemetry.assets import load_registry, sample_assets_dir
+from telemetry.config import load_settings
+from tests.mqtt_util import wait_until
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+PILOT = {"Authorization": "Bearer p"}
+VIEWER = {"Authorization": "Bearer v"}
+P01 = [[121.40, 29.87], [121.45, 29.87], [121.45, 29.90], [121.40, 29.90], [121.40, 29.87]]
+
+
+@pytest.fixture
+def client(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp_path / "store")},
+            "spool": {"path": str(tmp_path / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": "missions-test"},
+            "mavlink": {"endpoints": []},
+            "api": {"tokens": [{"token": "p", "role": "pilot"}, {"token": "v", "role": "viewer"}]},
+        }
+    )
+    with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        yield c
+
+
+def test_points_mission_plan_export_and_reimport(client: TestClient) -> None:
+    body = {
+        "type": "points",
+        "points": [[121.55, 29.88], [121.56, 29.87]],
+        "altitude_agl_m": 60,
+        "loiter_s": 10,
+    }
+    assert client.post("/api/v1/missions", json=body, headers=VIEWER).status_code == 403
+    r = client.post("/api/v1/missions", json=body, headers=PILOT)
+    assert r.status_code == 201, r.text
+    m = r.json()
+    assert [w["command"] for w in m["waypoints"]] == [22, 178, 19, 19, 20]
+    assert m["checks"]["max_true_height_m"] == pytest.approx(60)
+    assert m["checks"]["approval_required"] is True  # urban Haishu lies in ZSNB's protection zone
+    assert m["checks"]["terrain"].startswith("flat")
+    assert m["state"] == "planned"
+    assert m["preview"]["type"] == "FeatureCollection"
+    plan = client.get(f"/api/v1/missions/{m['id']}.plan", headers=VIEWER).json()
+    wpl = client.get(f"/api/v1/missions/{m['id']}.waypoints", headers=VIEWER).text
+    assert wpl.startswith("QGC WPL 110")
+    for imported in ({"type": "import", "plan": plan}, {"type": "import", "waypoints": wpl}):
+        again = client.post("/api/v1/missions", json=imported, headers=PILOT).json()
+        assert [(w["command"], w["lat"], w["lon"], w["alt_m"]) for w in again["waypoints"]] == [
+            (w["command"], w["lat"], w["lon"], w["alt_m"]) for w in m["waypoints"]
+        ]
+    assert client.get(f"/api/v1/missions/{m['id']}", headers=VIEWER).json()["id"] == m["id"]
+    assert client.get("/api/v1/missions/nope", headers=VIEWER).status_code == 404
+
+
+def test_survey_over_p01_requires_approval_and_130_m_is_not_flyable(client: TestClient) -> None:
+    survey = {"type": "survey", "area": {"type": "Polygon", "coordinates": [P01]}, "altitude_agl_m": 80}
+    m = client.post("/api/v1/missions", json=survey, headers=PILOT).json()
+    assert m["checks"]["approval_required"] is True
+    assert m["checks"]["approval_reasons"] == ["ZSNB protection zone"]
+    r = client.post(
+        f"/api/v1/missions/{m['id']}/approval", json={"approval_id": "CAAC-2026-0042"}, headers=PILOT
+    )
+    assert r.json()["approval_id"] == "CAAC-2026-0042"
+    high = {"type": "points", "points": [[121.55, 29.88]], "altitude_agl_m": 130}
+    checks = client.post("/api/v1/missions", json=high, headers=PILOT).json()["checks"]
+    assert checks["max_true_height_m"] == pytest.approx(130)
+    assert checks["flyable"] is False
+
+
+def test_bad_requests(client: TestClient) -> None:
+    assert (
+        client.post("/api/v1/missions", json={"type": "hotspots"}, headers=PILOT).status_code == 400
+    )  # no flood
+    assert client.post("/api/v1/missions", json={"type": "teleport"}, headers=PILOT).status_code == 422
+    bad = {"type": "import", "plan": {"fileType": "Nope"}}
+    assert client.post("/api/v1/missions", json=bad, headers=PILOT).status_code == 400
