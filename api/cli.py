@@ -55,6 +55,23 @@ def _parser() -> argparse.ArgumentParser:
     rep.add_argument("file")
     rep.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
 
+    mission = sub.add_parser("mission", help="plan and convert missions offline")
+    msub = mission.add_subparsers(dest="action", required=True)
+    plan = msub.add_parser("plan", help="plan a mission and write .plan, .waypoints or .geojson")
+    plan.add_argument("--type", choices=("points", "survey"), required=True)
+    plan.add_argument("--points", help="points: LON,LAT;LON,LAT;...")
+    plan.add_argument("--area", help="survey: a GeoJSON file with a Polygon (Feature or geometry)")
+    plan.add_argument("--altitude", type=float, required=True, help="height above ground, m")
+    plan.add_argument("--loiter", type=float, default=0.0, help="points: seconds at each point")
+    plan.add_argument("--front", type=float, default=0.7, help="survey: front overlap")
+    plan.add_argument("--side", type=float, default=0.6, help="survey: side overlap")
+    plan.add_argument("--speed", type=float, default=8.0, help="m/s")
+    plan.add_argument("--config", help="TOML configuration (DEM, airports, assets)")
+    plan.add_argument("--out", required=True, help="FILE.plan, FILE.waypoints or FILE.geojson")
+    conv = msub.add_parser("convert", help="convert between .plan, .waypoints and .geojson by suffix")
+    conv.add_argument("input")
+    conv.add_argument("output")
+
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
     return p
@@ -90,6 +107,51 @@ def _replay(file: str, config: str | None) -> int:
     rate = result.records / result.seconds if result.seconds else 0.0
     print(f"replayed {result.records} records from {file} in {result.seconds:.1f} s ({rate:.0f}/s)")
     return 0
+
+
+def _mission(args: argparse.Namespace) -> int:
+    import json  # noqa: PLC0415
+    from pathlib import Path  # noqa: PLC0415
+
+    from drones.formats import MissionFormatError, load, save  # noqa: PLC0415
+    from drones.mission_service import MissionPlanner  # noqa: PLC0415
+
+    try:
+        if args.action == "convert":
+            items, home = load(Path(args.input))
+            save(Path(args.output), items, home)
+            print(f"{args.input} -> {args.output}: {len(items)} items")
+            return 0
+        settings = load_settings(args.config)
+        planner = MissionPlanner(settings.airspace, settings.assets.dir)
+        request: dict[str, object] = {
+            "type": args.type,
+            "altitude_agl_m": args.altitude,
+            "speed_ms": args.speed,
+        }
+        if args.type == "points":
+            pts = [[float(v) for v in p.split(",")] for p in (args.points or "").split(";") if p]
+            request |= {"points": pts, "loiter_s": args.loiter}
+        else:
+            doc = json.loads(Path(args.area).read_text(encoding="utf-8"))
+            request |= {
+                "area": doc.get("geometry", doc),
+                "front_overlap": args.front,
+                "side_overlap": args.side,
+            }
+        m = planner.plan(request)
+        save(Path(args.out), m.items, (m.home[1], m.home[0], 0.0))
+    except (MissionFormatError, ValueError, KeyError, OSError) as exc:
+        return _fail([("mission", str(exc))])
+    c = m.checks
+    print(f"{args.out}: {len(m.items)} items; max true height {c.max_true_height_m} m", end="")
+    print(f" (limit {c.height_limit_m}); flight {c.estimated_flight_s:.0f} s,", end="")
+    print(f" battery at RTL {c.battery_at_rtl_pct}%; terrain: {c.terrain}")
+    if c.no_fly_violations:
+        print(f"NO-FLY: {', '.join(c.no_fly_violations)}")
+    if c.approval_required:
+        print(f"approval required: {', '.join(c.approval_reasons)}")
+    return 0 if c.flyable else 1
 
 
 def _simulate_drone(args: argparse.Namespace) -> int:
@@ -136,6 +198,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             from api.demo import run_demo  # noqa: PLC0415
 
             return asyncio.run(run_demo(args.port, args.duration, args.data, args.seed))
+        if args.command == "mission":
+            return _mission(args)
         if args.command == "replay":
             return _replay(args.file, args.config)
         if args.command == "simulate" and args.device == "drone":

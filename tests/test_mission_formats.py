@@ -96,3 +96,37 @@ def test_mavsdk_imports_our_plan_with_the_same_items(tmp_path: Path) -> None:
         if want.has_position:
             assert got.x == round((want.lat or 0) * 1e7)
             assert got.y == round((want.lon or 0) * 1e7)
+
+
+def test_mission_cli_plans_and_converts_offline(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    def cli(*args: str) -> subprocess.CompletedProcess[str]:
+        return subprocess.run([sys.executable, "-m", "api.cli", "mission", *args], cwd=tmp_path,
+                              capture_output=True, text=True, timeout=60, check=False)  # fmt: skip
+
+    r = cli(
+        "plan",
+        "--type",
+        "points",
+        "--points",
+        "121.55,29.88;121.56,29.87",
+        "--altitude",
+        "60",
+        "--out",
+        "m.plan",
+    )
+    assert r.returncode == 0, r.stderr
+    assert "approval required: ZSNB protection zone" in r.stdout
+    assert cli("convert", "m.plan", "m.waypoints").returncode == 0
+    assert cli("convert", "m.waypoints", "again.plan").returncode == 0
+    first, _ = read_plan(json.loads((tmp_path / "m.plan").read_text()))
+    again, _ = read_plan(json.loads((tmp_path / "again.plan").read_text()))
+    assert again == first
+    high = cli(
+        "plan", "--type", "points", "--points", "121.55,29.88", "--altitude", "130", "--out", "h.geojson"
+    )
+    assert high.returncode == 1  # planned and written, but not flyable: 130 m above ground
+    assert json.loads((tmp_path / "h.geojson").read_text())["type"] == "FeatureCollection"
+    assert cli("convert", "m.plan", "m.kml").returncode == 2
