@@ -3,7 +3,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request
@@ -15,6 +17,10 @@ from api.errors import ApiError
 from api.runtime import runtime_of
 from drones.formats import MissionFormatError
 from drones.mission_service import Mission
+from drones.upload import UploadResult, download, same, upload
+from drones.upload import start as start_vehicle
+from telemetry.ports import Envelope
+from telemetry.records import Decoded, MissionEvent, MissionProgress
 
 router = APIRouter(prefix="/api/v1", tags=["missions"])
 log = logging.getLogger("telemetry.missions")
@@ -148,4 +154,79 @@ async def approve(request: Request, user: Pilot, mission_id: str, body: Approval
     assert planner is not None
     m = planner.approve(mission_id, body.approval_id, user.name)
     log.info("mission %s: approval %s recorded by %s", m.id, body.approval_id, user.name)
+    return m.to_json()
+
+
+class UploadRequest(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    drone: int = Field(ge=1, le=255)
+
+
+async def _event(request: Request, m: Mission, drone: int, event: str, detail: str) -> None:
+    rt = runtime_of(request)
+    if rt.submit is not None:
+        record = MissionEvent(drone, m.id, time.time_ns() // 1_000_000, event, detail=detail)
+        await rt.submit(Envelope("missions", Decoded(records=(record,))))
+
+
+@router.post("/missions/{mission_id}/upload")
+async def upload_mission(
+    request: Request, user: Pilot, mission_id: str, body: UploadRequest
+) -> dict[str, Any]:
+    """Upload with the mission protocol (per-item timeout, re-send on re-request), then read it
+    back and compare: only a verified mission may start."""
+    m = _mission(request, mission_id)
+    rt = runtime_of(request)
+    session = rt.mavlink.open_session(body.drone) if rt.mavlink else None
+    if session is None:
+        raise ApiError(409, f"drone {body.drone} is not connected")
+    log.info("mission %s: upload to drone %d by %s", m.id, body.drone, user.name)
+    try:
+        result = await asyncio.to_thread(upload, session, body.drone, m.items)
+        verified = False
+        if result.ok:
+            wire = await asyncio.to_thread(download, session, body.drone)
+            verified = wire is not None and same(m.items, wire)
+            if not verified:
+                result = UploadResult(False, result.items, False, "the mission read back differs from ours")
+    finally:
+        assert rt.mavlink is not None
+        rt.mavlink.close_session(body.drone)
+    m.drone = body.drone
+    m.state = "verified" if verified else "failed"
+    m.log.append({"user": user.name, "action": "upload", "drone": body.drone, "ok": verified})
+    rt.fleet.set_mission(body.drone, MissionProgress(m.id, 0, len(m.items), m.state))
+    await _event(request, m, body.drone, "uploaded" if verified else "upload_failed", f"by {user.name}")
+    return {"ok": result.ok and verified, "items": result.items, "verified": verified, "error": result.error}
+
+
+@router.post("/missions/{mission_id}/start")
+async def start_mission(request: Request, user: Pilot, mission_id: str) -> dict[str, Any]:
+    """Mode AUTO, arm, MISSION_START, for an uploaded, verified, flyable and (where controlled
+    airspace asks for it) approved mission."""
+    m = _mission(request, mission_id)
+    rt = runtime_of(request)
+    if m.state != "verified" or m.drone is None:
+        raise ApiError(409, f"mission {m.id} is {m.state}: upload and verify it first")
+    if not m.checks.flyable:
+        raise ApiError(409, "the checks refuse this mission (height, no-fly area or battery)")
+    if m.checks.approval_required and not m.approval_id:
+        raise ApiError(409, f"an approval id is needed first: {', '.join(m.checks.approval_reasons)}")
+    session = rt.mavlink.open_session(m.drone) if rt.mavlink else None
+    if session is None:
+        raise ApiError(409, f"drone {m.drone} is not connected")
+    try:
+        error = await asyncio.to_thread(start_vehicle, session, m.drone)
+    finally:
+        assert rt.mavlink is not None
+        rt.mavlink.close_session(m.drone)
+    m.log.append({"user": user.name, "action": "start", "drone": m.drone, "error": error})
+    log.info("mission %s: start on drone %d by %s: %s", m.id, m.drone, user.name, error or "ok")
+    if error:
+        raise ApiError(409, error)
+    m.state = "running"
+    assert rt.mavlink is not None
+    rt.mavlink.missions[m.drone] = m.id
+    rt.fleet.set_mission(m.drone, MissionProgress(m.id, 0, len(m.items), "running"))
+    await _event(request, m, m.drone, "started", f"by {user.name}")
     return m.to_json()

@@ -7,14 +7,16 @@ MAVLink 2 signing is required: unsigned packets are refused and counted.
 from __future__ import annotations
 
 import logging
+import queue
 import threading
 import time
 from types import TracebackType
 from typing import Any, Self
 
-from drones.convert import convert
+from drones.convert import EventClock, convert
 from drones.fleet import Fleet
 from drones.mavlink import mavutil
+from drones.upload import QueueSession
 from telemetry.config import MavlinkConfig
 from telemetry.health import Health
 from telemetry.metrics import Metrics
@@ -27,6 +29,16 @@ _RECV_TIMEOUT_S = 0.5
 _RECONNECT_MAX_S = 30.0
 GCS_SYSTEM_ID = 255
 GCS_COMPONENT_ID = 190  # MAV_COMP_ID_MISSIONPLANNER
+_SESSION_MESSAGES = frozenset(
+    {
+        "MISSION_REQUEST_INT",
+        "MISSION_REQUEST",
+        "MISSION_ACK",
+        "MISSION_COUNT",
+        "MISSION_ITEM_INT",
+        "COMMAND_ACK",
+    }
+)
 
 
 class MavlinkCollector:
@@ -46,6 +58,9 @@ class MavlinkCollector:
         self._links: dict[str, Any] = {}
         self._links_lock = threading.Lock()
         self.missions: dict[int, str] = {}  # system id → the mission id its events belong to
+        self._inboxes: dict[int, queue.Queue[Any]] = {}  # system id → a ground-station session's inbox
+        self._send_locks: dict[str, threading.Lock] = {}
+        self._clock = EventClock()  # one per collector: links of one vehicle share it
 
     async def __aenter__(self) -> Self:
         for url in self._cfg.endpoints:
@@ -67,6 +82,23 @@ class MavlinkCollector:
         """The open connection of an endpoint (to send commands), or None."""
         with self._links_lock:
             return self._links.get(url)
+
+    def open_session(self, sysid: int) -> QueueSession | None:
+        """A mission-protocol session with a vehicle over the link it was heard on (one at a
+        time per vehicle), or None when it is not connected."""
+        status = next((d for d in self.fleet.snapshot() if d.drone == sysid), None)
+        conn = self.link(status.link) if status is not None else None
+        if status is None or conn is None:
+            return None
+        inbox: queue.Queue[Any] = queue.Queue()
+        with self._links_lock:
+            self._inboxes[sysid] = inbox
+            lock = self._send_locks.setdefault(status.link, threading.Lock())
+        return QueueSession(conn.mav.send, inbox, lock)
+
+    def close_session(self, sysid: int) -> None:
+        with self._links_lock:
+            self._inboxes.pop(sysid, None)
 
     def _connect(self, url: str) -> Any:
         conn = mavutil().mavlink_connection(
@@ -116,9 +148,15 @@ class MavlinkCollector:
                 self._metrics.mavlink_bad.inc()
                 continue
             sysid = msg.get_srcSystem()
+            if kind in _SESSION_MESSAGES:
+                with self._links_lock:
+                    inbox = self._inboxes.get(sysid)
+                if inbox is not None:
+                    inbox.put(msg)
             record = convert(msg, time.time_ns() // 1_000_000, self.missions.get(sysid, "unassigned"))
             if record is None:
                 continue
+            record = self._clock.stamp(record)
             self.fleet.observe(record, url, heartbeat=kind == "HEARTBEAT")
             envelope = Envelope("mavlink", Decoded(records=(record,)))
             while not self._stop.is_set() and not self._sink.closed:

@@ -7,6 +7,7 @@ Sentinel values ("unknown") are left out rather than stored as numbers.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from drones.mavlink import mavutil
@@ -93,3 +94,20 @@ def convert(msg: Any, time_ms: int, mission: str = "unassigned") -> Record | Non
     """The record of one message, or None for messages we do not store."""
     fn = CONVERTERS.get(msg.get_type())
     return fn(msg, time_ms, mission) if fn is not None else None
+
+
+class EventClock:
+    """Mission events of one vehicle get strictly increasing times: two events in the same
+    millisecond (an item completing as the next one does) must stay two points."""
+
+    def __init__(self) -> None:
+        self._last: dict[int, int] = {}
+
+    def stamp(self, record: Record) -> Record:
+        if not isinstance(record, MissionEvent):
+            return record
+        last = self._last.get(record.drone, -1)
+        if record.time_ms <= last:
+            record = replace(record, time_ms=last + 1)
+        self._last[record.drone] = record.time_ms
+        return record

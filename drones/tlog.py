@@ -13,7 +13,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from drones.convert import convert
+from drones.convert import EventClock, convert
 from drones.mavlink import mavutil
 from telemetry.records import Record
 
@@ -44,6 +44,7 @@ def read_tlog(
     mav: Any = m.MAVLink(None)
     size = path.stat().st_size
     batch: list[Record] = []
+    clock = EventClock()
     done = 0
     with path.open("rb") as f:
         buf = b""
@@ -71,7 +72,7 @@ def read_tlog(
                 i = packet_at + n
                 record = convert(msg, time_ms) if msg is not None else None
                 if record is not None:
-                    batch.append(record)
+                    batch.append(clock.stamp(record))
                 if len(batch) >= chunk:
                     yield tuple(batch)
                     batch = []

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from fastapi.testclient import TestClient
@@ -87,3 +88,86 @@ def test_bad_requests(client: TestClient) -> None:
     assert client.post("/api/v1/missions", json={"type": "teleport"}, headers=PILOT).status_code == 422
     bad = {"type": "import", "plan": {"fileType": "Nope"}}
     assert client.post("/api/v1/missions", json=bad, headers=PILOT).status_code == 400
+
+
+def test_upload_verify_approve_start_and_follow(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    from simulators.drone import DroneSimulator
+    from tests.servers import free_udp_port
+
+    port = free_udp_port()
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp_path / "store")},
+            "spool": {"path": str(tmp_path / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": "launch-test"},
+            "mavlink": {"endpoints": [f"udpin:127.0.0.1:{port}"]},
+            "api": {"tokens": [{"token": "p", "role": "pilot"}, {"token": "v", "role": "viewer"}]},
+        }
+    )
+    sim = DroneSimulator(
+        f"udpout:127.0.0.1:{port}", sysid=6, home=(29.8737, 121.5453), speed_ms=12, time_scale=10
+    )
+    sim.start()
+    try:
+        with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
+            wait_until(
+                lambda: any(
+                    d["drone"] == 6 and d["online"]
+                    for d in c.get("/api/v1/drones", headers=VIEWER).json()["items"]
+                ),
+                15,
+                "drone",
+            )
+            body = {
+                "type": "points",
+                "points": [[121.5460, 29.8740], [121.5470, 29.8745]],
+                "altitude_agl_m": 30,
+                "home": [121.5453, 29.8737],
+            }
+            m = c.post("/api/v1/missions", json=body, headers=PILOT).json()
+            assert (
+                c.post(f"/api/v1/missions/{m['id']}/upload", json={"drone": 6}, headers=VIEWER).status_code
+                == 403
+            )
+            assert (
+                c.post(f"/api/v1/missions/{m['id']}/start", headers=PILOT).status_code == 409
+            )  # not uploaded
+            r = c.post(f"/api/v1/missions/{m['id']}/upload", json={"drone": 6}, headers=PILOT)
+            assert r.json() == {"ok": True, "items": len(m["waypoints"]), "verified": True, "error": None}
+            refused = c.post(f"/api/v1/missions/{m['id']}/start", headers=PILOT)
+            assert refused.status_code == 409
+            assert "approval" in refused.json()["error"]["message"]
+            c.post(f"/api/v1/missions/{m['id']}/approval", json={"approval_id": "A-1"}, headers=PILOT)
+            started = c.post(f"/api/v1/missions/{m['id']}/start", headers=PILOT)
+            assert started.status_code == 200, started.text
+            assert started.json()["state"] == "running"
+            assert sim.vehicle.armed
+
+            def progress() -> dict[str, Any]:
+                (d,) = [d for d in c.get("/api/v1/drones", headers=VIEWER).json()["items"] if d["drone"] == 6]
+                return d["mission"] or {}
+
+            wait_until(lambda: progress().get("state") == "done", 60, "mission done")
+            assert progress()["current"] == progress()["total"] == len(m["waypoints"])
+
+            def events() -> list[dict[str, Any]]:
+                params = {"device": "6", "field": "event,seq,detail"}
+                items: list[dict[str, Any]] = c.get(
+                    "/api/v1/series/mission_event", params=params, headers=VIEWER
+                ).json()["items"]
+                return items
+
+            def reached() -> list[int]:
+                return [e["seq"] for e in events() if e["event"] == "item_reached"]
+
+            wait_until(
+                lambda: sorted(reached()) == list(range(len(m["waypoints"]))),
+                10,
+                f"items reached: {reached()}",
+            )
+            kinds = [e["event"] for e in events()]
+            assert "uploaded" in kinds
+            assert "started" in kinds
+            assert any("by pilot:" in (e["detail"] or "") for e in events())
+    finally:
+        sim.stop()
