@@ -5,7 +5,7 @@ from __future__ import annotations
 import itertools
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -16,7 +16,7 @@ from drones.formats import preview, read_plan, read_waypoints, write_plan, write
 from drones.planning import Camera, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain, Terrain
 from telemetry.config import AirspaceConfig
-from telemetry.missions import Checks, MissionItem
+from telemetry.missions import FRAME_RELATIVE_ALT, FRAME_TERRAIN_ALT, Checks, MissionItem
 
 
 @dataclass
@@ -151,7 +151,14 @@ class MissionPlanner:
             home = (first.lon or 0.0, first.lat or 0.0) if first else (0.0, 0.0)
         home2 = (float(home[0]), float(home[1]))
         if kind != "import":
-            items = follow_terrain(items, self.terrain, home2)
+            if self._airspace.altitude_mode == "terrain":  # the autopilot holds AGL from its own terrain data
+                items = [
+                    replace(i, frame=FRAME_TERRAIN_ALT)
+                    if i.has_position and i.frame == FRAME_RELATIVE_ALT
+                    else i
+                    for i in items
+                ]
+            items = follow_terrain(items, self.terrain, home2, self._airspace.terrain_tolerance_m)
         checks = check(items, self.terrain, self.zones, home2, self._airspace.max_true_height_m, speed)
         mission = Mission(f"m{next(self._ids)}-{int(time.time())}", kind, items, checks, home2, speed)
         self.missions[mission.id] = mission

@@ -239,6 +239,8 @@ class AirportConfig(_Section):
 class AirspaceConfig(_Section):
     max_true_height_m: float = Field(120, gt=0)
     dem: str = ""
+    altitude_mode: Literal["relative", "terrain"] = "relative"  # extension: how waypoints hold AGL
+    terrain_tolerance_m: float = Field(5.0, gt=0)  # extension: add waypoints where the ground departs more
     airports: list[AirportConfig] = Field(
         default_factory=lambda: [
             AirportConfig(

@@ -94,3 +94,44 @@ def test_mavsdk_clear_mission(ground_station: tuple[Mavsdk, DroneSimulator]) -> 
     # MAVSDK clears an ArduPilot mission by uploading just a placeholder home item.
     assert [(i.x, i.y) for i in sim.vehicle.mission] in ([], [(0, 0)])
     assert [(i.x, i.y) for i in mission.download_mission()] in ([], [(0, 0)])
+
+
+def test_our_upload_to_mavsdk_as_the_autopilot() -> None:
+    """MAVSDK's MissionRawServer receives exactly the items our ground-station side sends."""
+    from mavsdk.plugins.mission_raw_server.mission_raw_server import MissionRawServer
+
+    from drones.mavlink import mavutil
+    from drones.planning import points
+    from drones.upload import LinkSession, upload
+
+    items = points([(121.546, 29.874), (121.547, 29.8745), (121.548, 29.875)], 40.0, loiter_s=5)
+    port = free_udp_port()
+    gcs = mavutil().mavlink_connection(f"udpin:127.0.0.1:{port}", source_system=255, source_component=190)
+    autopilot = Mavsdk(Configuration.create_with_component_type(ComponentType.AUTOPILOT))
+    autopilot.add_any_connection(f"udpout://127.0.0.1:{port}")
+    server = MissionRawServer(autopilot.server_component())
+    received: list[object] = []
+    got = threading.Event()
+
+    def incoming(result: object, plan: object, *_: object) -> None:
+        received.append(plan)
+        got.set()
+
+    server.subscribe_incoming_mission(incoming)
+    try:
+        hb = gcs.wait_heartbeat(timeout=15)
+        assert hb is not None
+        result = upload(LinkSession(gcs, hb.get_srcSystem()), hb.get_srcSystem(), items)
+        assert result.ok, result.error
+        assert got.wait(10)
+        theirs = received[-1].mission_items  # type: ignore[attr-defined]
+        assert len(theirs) == len(items)
+        for k, (t, ours) in enumerate(zip(theirs, items, strict=True)):
+            assert (t.seq, t.command, t.frame) == (k, ours.command, ours.frame)
+            if ours.has_position:
+                assert (t.x, t.y) == (round((ours.lat or 0) * 1e7), round((ours.lon or 0) * 1e7))
+                assert t.z == pytest.approx(ours.alt_m)
+            assert t.param1 == pytest.approx(ours.params[0] or 0.0)
+    finally:
+        gcs.close()
+        autopilot.destroy()
