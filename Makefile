@@ -52,6 +52,7 @@ bench: $(STAMP) system-deps
 	PATH="/usr/sbin:$$PATH" $(BIN)/python bench/flood_latency.py
 	$(BIN)/python bench/replay.py
 	$(BIN)/python bench/compliance.py
+	$(BIN)/python bench/mission_planning.py
 	$(BIN)/python bench/store.py
 
 clean:

@@ -116,10 +116,11 @@ def _extra(
     a: MissionItem, b: MissionItem, terrain: Terrain, tol: float, sample_m: float, home_ground: float
 ) -> list[MissionItem]:
     fwd, back = local(a.lat or 0.0, a.lon or 0.0)
+    ax, ay = fwd.transform(a.lon, a.lat)
     bx, by = fwd.transform(b.lon, b.lat)
-    n = max(2, int(math.hypot(bx, by) / sample_m))
+    n = max(2, int(math.hypot(bx - ax, by - ay) / sample_m))
     f = np.linspace(0.0, 1.0, n + 1)
-    lon, lat = back.transform(f * bx, f * by)
+    lon, lat = back.transform(ax + f * (bx - ax), ay + f * (by - ay))
     z = terrain.elevation(np.asarray(lat), np.asarray(lon))
     z = np.where(np.isnan(z), 0.0, z)
     straight = z[0] + f * (z[-1] - z[0])

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 from pyproj import Transformer
@@ -41,6 +42,14 @@ class Camera:
 
 
 def local(lat0: float, lon0: float) -> tuple[Transformer, Transformer]:
+    """A local transverse Mercator around (lat0, lon0), metres. Centres are rounded to 0.01°
+    (about 1 km): building a pyproj transformer costs milliseconds, and geometry of a few
+    kilometres does not care where within a kilometre its projection is centred."""
+    return _local(round(lat0, 2), round(lon0, 2))
+
+
+@cache
+def _local(lat0: float, lon0: float) -> tuple[Transformer, Transformer]:
     proj = f"+proj=tmerc +lat_0={lat0} +lon_0={lon0} +k=1 +x_0=0 +y_0=0 +ellps=GRS80 +units=m"
     return (
         Transformer.from_crs("EPSG:4326", proj, always_xy=True),

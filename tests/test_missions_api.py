@@ -171,3 +171,26 @@ def test_upload_verify_approve_start_and_follow(mosquitto: Mosquitto, tmp_path: 
             assert any("by pilot:" in (e["detail"] or "") for e in events())
     finally:
         sim.stop()
+
+
+def test_hotspots_fly_over_the_red_gauges(client: TestClient, mosquitto: Mosquitto) -> None:
+    import time
+
+    from tests.mqtt_util import publish_all
+
+    now = int(time.time() * 1000)
+    for gauge in ("G01", "G03"):
+        publish_all(mosquitto.url, [(f"city/haishu/gauge/{gauge}/telemetry", {"ts": now, "depth_cm": 35.0})])
+    publish_all(mosquitto.url, [("city/haishu/gauge/G02/telemetry", {"ts": now, "depth_cm": 18.0})])  # yellow
+
+    def planned(level: str) -> list[tuple[float, float]]:
+        r = client.post(
+            "/api/v1/missions", json={"type": "hotspots", "min_level": level, "loiter_s": 20}, headers=PILOT
+        )
+        if r.status_code != 201:
+            return []
+        return [(w["lon"], w["lat"]) for w in r.json()["waypoints"] if w["command"] == 19]
+
+    wait_until(lambda: len(planned("red")) == 2, 10, "red hotspots")
+    assert set(planned("red")) == {(121.5268, 29.8722), (121.5356, 29.879)}
+    assert len(planned("yellow")) == 3
