@@ -36,7 +36,11 @@ def _parser() -> argparse.ArgumentParser:
     sensors = simsub.add_parser("sensors", help="gauges, toilets and vehicles over MQTT")
     sensors.add_argument("--broker", required=True, help="mqtt://HOST[:PORT]")
     sensors.add_argument("--root", default="city/haishu")
-    sensors.add_argument("--scenario", default="normal")
+    sensors.add_argument(
+        "--scenario",
+        default="normal",
+        help="normal, rainstorm, sweepers, toilet-rush (comma-separated to combine)",
+    )
     sensors.add_argument("--seed", type=int, default=1)
     sensors.add_argument("--rate", type=float, default=1.0, help="ticks per second")
     sensors.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")

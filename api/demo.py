@@ -1,5 +1,6 @@
 """``telemetry demo``: an embedded broker, the service on the embedded store, the sensor fleet
-simulator, two simulated drones and the API, on 127.0.0.1 only, with the four demo tokens."""
+simulator (the rainstorm and sweepers scenarios), two simulated drones and the API, on 127.0.0.1
+only, with the four demo tokens."""
 
 from __future__ import annotations
 
@@ -49,7 +50,7 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
         registry = load_registry(settings.assets.dir)
         app = create_app(settings, registry=registry)
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
-        fleet = SensorFleet(broker.url, root=settings.mqtt.root, seed=seed)
+        fleet = SensorFleet(broker.url, root=settings.mqtt.root, seed=seed, scenario="rainstorm,sweepers")
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
             await asyncio.sleep(0.05)

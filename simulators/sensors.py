@@ -14,18 +14,20 @@ import random
 import threading
 import time
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from simulators import scenarios as sc
 from telemetry.assets import sample_assets_dir
+from telemetry.geo import wgs84_to_gcj02
 from telemetry.urls import parse_mqtt_url
 
 log = logging.getLogger(__name__)
-SCENARIOS = ("normal",)
+SCENARIOS = sc.SCENARIOS
 
 
 @dataclass
@@ -34,6 +36,7 @@ class _Vehicle:
     path: list[tuple[float, float]]  # (lon, lat)
     speed_kmh: float
     progress_m: float = 0.0
+    role: int | None = None  # sweepers scenario: the sweeper's index among sweepers
 
 
 def _load(directory: Path, name: str) -> list[dict[str, Any]]:
@@ -64,8 +67,7 @@ class SensorFleet:
         username: str = "",
         password: str = "",
     ) -> None:
-        if scenario not in SCENARIOS:
-            raise ValueError(f"unknown scenario {scenario!r}; known: {', '.join(SCENARIOS)}")
+        self._scenarios = sc.parse(scenario)
         self._address = parse_mqtt_url(broker_url)
         self._root = root
         self._rng = random.Random(seed)
@@ -81,6 +83,15 @@ class SensorFleet:
             for i, v in enumerate(f["properties"].get("vehicles", []))
         ]
         self._seq = 0
+        self._rate_hz = rate_hz
+        self._started: datetime | None = None
+        if "sweepers" in self._scenarios:
+            fleets = {v: f["properties"].get("fleet") for f in _load(directory, "routes.geojson")
+                      for v in f["properties"].get("vehicles", [])}  # fmt: skip
+            sweepers = [v for v in self._vehicles if fleets.get(v.id) == "sweeper"]
+            for k, v in enumerate(sweepers):
+                v.role = k
+                v.speed_kmh = sc.sweeper_role(k)[0]
         self.published = 0
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
@@ -91,31 +102,57 @@ class SensorFleet:
         self._seq += 1
         ts = now.astimezone(UTC).isoformat(timespec="milliseconds")
         out: list[tuple[str, dict[str, Any]]] = []
-        for gid, previous in self._gauges.items():
+        self._started = self._started or now
+        storm = "rainstorm" in self._scenarios
+        if storm:  # the storm's own clock: fast, from an hour ago, never ahead of now
+            elapsed = (now - self._started).total_seconds()
+            event = min(now, self._started + timedelta(seconds=elapsed * sc.STORM_SPEEDUP - sc.STORM_LEAD_S))
+            storm_min = (elapsed * sc.STORM_SPEEDUP) / 60.0
+        for k, (gid, previous) in enumerate(self._gauges.items()):
             depth = max(0.0, previous + self._rng.gauss(0, 0.3))
+            gauge_ts = ts
+            if storm and k < 5:
+                depth = sc.storm_depth_cm(k, storm_min) + self._rng.gauss(0, 0.2)
+                gauge_ts = event.astimezone(UTC).isoformat(timespec="milliseconds")
             self._gauges[gid] = depth
-            payload = {"ts": ts, "seq": self._seq, "depth_cm": round(depth, 1), "battery_v": 3.6}
+            payload = {
+                "ts": gauge_ts,
+                "seq": self._seq,
+                "depth_cm": round(max(0.0, depth), 1),
+                "battery_v": 3.6,
+            }
             out.append((f"{self._root}/gauge/{gid}/telemetry", payload))
-        for tid, total in self._toilets.items():
-            entries = self._rng.choice((0, 0, 1, 1, 2, 3))
+        rush = "toilet-rush" in self._scenarios
+        for k, (tid, total) in enumerate(self._toilets.items()):
+            entries = (
+                self._rng.choice((0, 0, 0, 0, 1)) if not (rush and k == 0) else self._rng.choice((2, 3, 4))
+            )
             self._toilets[tid] = total + entries
+            nh3 = abs(self._rng.gauss(0.1, 0.05)) + (0.4 if rush and k == 1 else 0.0)
             payload = {
                 "ts": ts,
                 "seq": self._seq,
                 "entries": entries,
                 "total": total + entries,
-                "nh3_mg_m3": round(abs(self._rng.gauss(0.1, 0.05)), 3),
+                "nh3_mg_m3": round(nh3, 3),
                 "h2s_mg_m3": round(abs(self._rng.gauss(0.003, 0.001)), 4),
             }
             out.append((f"{self._root}/toilet/{tid}/telemetry", payload))
         for v in self._vehicles:
             v.progress_m += v.speed_kmh / 3.6 * self._period_s
             lon, lat = self._position(v)
+            crs = "WGS84"
+            if v.role is not None:
+                _, north_m, crs = sc.sweeper_role(v.role)
+                lat += north_m / 110_540
+                if crs == "GCJ02":
+                    lat, lon = wgs84_to_gcj02(lat, lon)
             payload = {
                 "ts": ts,
                 "seq": self._seq,
                 "lat": round(lat, 7),
                 "lon": round(lon, 7),
+                "crs": crs,
                 "speed_kmh": v.speed_kmh,
                 "hdop": 0.9,
                 "working": True,

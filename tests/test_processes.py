@@ -214,6 +214,14 @@ def test_demo_shows_gauge_data_with_no_server(tmp_path: Path) -> None:
             return [d["drone"] for d in r.json()["items"] if d["online"]]
 
         wait_until(lambda: online_drones() == [1, 2], 15, "two simulated drones online")
+
+        def red_gauges() -> list[str]:
+            r = httpx.get(
+                f"{base}/api/v1/flood/gauges", headers={"Authorization": "Bearer demo-viewer"}, timeout=10
+            )
+            return [f["properties"]["id"] for f in r.json()["features"] if f["properties"]["level"] == "red"]
+
+        wait_until(lambda: bool(red_gauges()), 45, "the demo's rainstorm turning a gauge red")
     finally:
         proc.send_signal(signal.SIGINT)
         try:
