@@ -11,7 +11,6 @@ from api.auth import Admin, Reader
 from api.errors import ApiError
 from api.params import iso, parse_duration_ms, parse_time_ms
 from api.runtime import runtime_of
-from telemetry.assets import KINDS
 from telemetry.queries import AGGREGATES, AggregateFn, SeriesQuery
 from telemetry.schema import KIND_MEASUREMENT, MEASUREMENTS
 
@@ -29,7 +28,7 @@ async def devices(request: Request, user: Reader, kind: str | None = None) -> Co
     if kind is not None and kind not in KIND_MEASUREMENT:
         raise ApiError(400, f"kind: one of {', '.join(KIND_MEASUREMENT)}")
     rt = runtime_of(request)
-    kinds = [kind] if kind else [k for k in KIND_MEASUREMENT if k in KINDS or k == "drone"]
+    kinds = [kind] if kind else list(KIND_MEASUREMENT)
     items: list[dict[str, Any]] = []
     for k in kinds:
         seen = {v.device: v for v in await rt.store.latest(KIND_MEASUREMENT[k])}

@@ -61,7 +61,6 @@ class DroneSimulator:
         self._intervals_s: dict[int, float] = {}
         self._last_sent: dict[int, float] = {}
         self._upload: dict[str, Any] | None = None  # an upload in progress
-        self.refused_unsigned = 0
         self.sent = 0
 
     # --- lifecycle --------------------------------------------------------------------------
@@ -111,8 +110,7 @@ class DroneSimulator:
             conn.close()
 
     def _unsigned(self, mav: Any, msgid: int) -> bool:
-        self.refused_unsigned += 1
-        return False
+        return False  # MAVLink 2 signing: an unsigned packet is refused
 
     # --- sending ----------------------------------------------------------------------------
     def _send(self, name: str, *args: Any, force: bool = False) -> None:

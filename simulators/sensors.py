@@ -83,7 +83,6 @@ class SensorFleet:
             for i, v in enumerate(f["properties"].get("vehicles", []))
         ]
         self._seq = 0
-        self._rate_hz = rate_hz
         self._started: datetime | None = None
         if "sweepers" in self._scenarios:
             fleets = {v: f["properties"].get("fleet") for f in _load(directory, "routes.geojson")

@@ -37,10 +37,6 @@ class Route:
     segment_m: float  # length of each of the route's segments (about 50 m)
     segments: int
 
-    @property
-    def length_m(self) -> float:
-        return float(self.cumulative_m[-1])
-
     def segment_id(self, k: int) -> str:
         return f"{self.id}-{k:03d}"
 

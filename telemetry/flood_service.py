@@ -106,7 +106,7 @@ class FloodService:
                 await submit(Envelope("flood", Decoded(records=(change.record,))))
                 self._publish(change)
                 if self._webhooks is not None:
-                    tasks.create_task(self._webhooks.post("flood", change.level, self.payload(change)))
+                    tasks.create_task(self._webhooks.post("flood", change.level, change.message()))
 
     async def _tick(self) -> None:
         while True:
@@ -114,14 +114,8 @@ class FloodService:
             for change in self.engine.check_offline(_now_ms()):
                 self._changes.put_nowait(change)
 
-    def payload(self, change: FloodChange) -> dict[str, object]:
-        return change.message()
-
     def _publish(self, change: FloodChange) -> None:
         if self.publish is None:
             return
-        body = json.dumps(self.payload(change), ensure_ascii=False).encode()
+        body = json.dumps(change.message(), ensure_ascii=False).encode()
         self.publish(f"{self._root}/alert/flood/{change.gauge}", body)
-
-    def levels(self) -> dict[str, Level]:
-        return {k: v.level for k, v in self.engine.view().items()}

@@ -16,7 +16,6 @@ import time
 from collections import Counter as Tally
 from collections import deque
 from collections.abc import Callable, Sequence
-from typing import TypeVar
 
 from telemetry.config import PipelineConfig
 from telemetry.health import Health
@@ -26,7 +25,6 @@ from telemetry.records import Record
 from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
-T = TypeVar("T")
 
 
 class Pipeline:

@@ -20,9 +20,6 @@ class MeasurementSchema:
     tags: tuple[str, ...]  # every tag, device tag first
     fields: MappingProxyType[str, FieldType]
 
-    def numeric_fields(self) -> tuple[str, ...]:
-        return tuple(n for n, t in self.fields.items() if t in ("float", "int", "bool"))
-
 
 def _m(name: str, tags: tuple[str, ...], fields: dict[str, FieldType]) -> MeasurementSchema:
     return MeasurementSchema(name, tags[0], tags, MappingProxyType(fields))

@@ -117,6 +117,19 @@ def test_download_clear_and_commands(link: tuple[Any, DroneSimulator]) -> None:
 
 
 def test_packet_drop_is_deterministic_for_a_seed() -> None:
-    a = DroneSimulator("udpout:127.0.0.1:9", drop=0.3, seed=42)
-    b = DroneSimulator("udpout:127.0.0.1:9", drop=0.3, seed=42)
-    assert [a._rng.random() for _ in range(5)] == [b._rng.random() for _ in range(5)]
+    """The same seed drops the same outgoing packets; another seed drops others; about P of them."""
+
+    def delivered(seed: int) -> list[int]:
+        sim = DroneSimulator("udpout:127.0.0.1:9", drop=0.3, seed=seed)
+        sent: list[int] = []
+        sim._mav = type(
+            "Link", (), {"mav": type("Mav", (), {"ping_send": lambda self, k: sent.append(k)})()}
+        )()
+        for k in range(1000):
+            sim._send("ping", k)
+        return sent
+
+    a, b, other = delivered(42), delivered(42), delivered(43)
+    assert a == b
+    assert a != other
+    assert 650 < len(a) < 750
