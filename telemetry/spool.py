@@ -13,6 +13,7 @@ worker thread through :meth:`Spool.run_blocking`).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import struct
@@ -33,6 +34,12 @@ class SpoolFull(Exception):  # noqa: N818 - a state, not an error of the caller
     """The spool has no room (``max_bytes`` reached, or the disk is full)."""
 
 
+def _write_failure(directory: Path, exc: OSError) -> str:
+    if exc.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG):
+        return f"no space left for the spool in {directory} ({exc.strerror})"
+    return f"cannot write the spool in {directory}: {exc}"
+
+
 @dataclass(frozen=True, slots=True)
 class SpooledBatch:
     segment: int
@@ -49,6 +56,27 @@ def _decode(data: bytes) -> tuple[Point, ...]:
         Point(m, tuple((k, v) for k, v in tags), tuple((k, v) for k, v in fields), int(t))
         for m, tags, fields, t in orjson.loads(data)
     )
+
+
+def _write_record(path: Path, size: int, record: bytes) -> None:
+    with path.open("ab") as f:
+        if f.tell() != size:  # bytes of an earlier failed append that could not be cut
+            f.truncate(size)
+        f.write(record)
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def _roll_back(path: Path, size: int, new_segment: bool) -> None:
+    """Cut what a failed append wrote, so that no torn record stays in the log. A failure
+    here is harmless: the next append cuts first (``_write_record``), and so does ``Spool.open``."""
+    try:
+        if new_segment:
+            path.unlink(missing_ok=True)
+        elif path.stat().st_size != size:
+            os.truncate(path, size)
+    except OSError as exc:
+        log.warning("spool: could not yet cut a failed append in %s: %s", path, exc)
 
 
 class Spool:
@@ -120,29 +148,27 @@ class Spool:
 
     # --- append and replay -----------------------------------------------------------------
     def append(self, points: list[Point]) -> None:
-        """Durably append one batch, or raise :class:`SpoolFull`."""
+        """Durably append one batch, or raise :class:`SpoolFull` leaving the spool as it was."""
         body = _encode(points)
         record = _HEADER.pack(len(body), len(points), zlib.crc32(body)) + body
         if self.bytes + len(record) > self._max:
             raise SpoolFull(f"spool at {self.bytes} of {self._max} bytes")
-        if not self._segments or self._sizes[self._segments[-1]] + len(record) > self._segment_bytes:
-            sid = (self._segments[-1] + 1) if self._segments else 1
+        new_segment = (
+            not self._segments or self._sizes[self._segments[-1]] + len(record) > self._segment_bytes
+        )
+        sid = (self._segments[-1] + 1 if self._segments else 1) if new_segment else self._segments[-1]
+        size = 0 if new_segment else self._sizes[sid]
+        try:
+            _write_record(self._path(sid), size, record)
+        except OSError as exc:  # ENOSPC and friends: hold back instead of losing anything
+            _roll_back(self._path(sid), size, new_segment)
+            raise SpoolFull(_write_failure(self._dir, exc)) from exc
+        if new_segment:
             self._segments.append(sid)
             self._sizes[sid] = 0
             self._counts[sid] = 0
             if len(self._segments) == 1:
                 self._read_at = (sid, 0)
-        sid = self._segments[-1]
-        path = self._path(sid)
-        try:
-            with path.open("ab") as f:
-                f.write(record)
-                f.flush()
-                os.fsync(f.fileno())
-        except OSError as exc:  # ENOSPC and friends: hold back instead of losing anything
-            with path.open("r+b") as f:
-                f.truncate(self._sizes[sid])
-            raise SpoolFull(f"cannot write the spool in {self._dir}: {exc}") from exc
         self._sizes[sid] += len(record)
         self._counts[sid] += len(points)
 

@@ -6,6 +6,7 @@ import pytest
 
 from telemetry.records import GaugeReading, Point, ToiletEvent, VehicleFix
 from telemetry.spool import Spool, SpoolFull
+from tests.smallfs import fill, small_filesystem
 
 T0 = 1_795_564_800_000
 
@@ -105,3 +106,39 @@ def test_full_spool_refuses_and_keeps_what_it_has(tmp_path: Path) -> None:
     held = s.points
     assert 10 <= held < 1000
     assert sum(len(b) for b in drain(s)) == held
+
+
+def test_a_full_disk_refuses_cleanly_and_the_spool_stays_readable(tmp_path: Path) -> None:
+    """A real ENOSPC (a 256 KiB tmpfs, filled): the append that fails is rolled back, not left
+    as a torn record; the spool still reads back everything it had and accepts batches again
+    once there is room."""
+    with small_filesystem(tmp_path / "fs", 256) as fs:
+        s = Spool(fs / "spool", 1 << 30, segment_bytes=1 << 20)
+        s.open()
+        s.append(batch(0))
+        filler = fill(fs, leave=8192)  # room for part of the next record
+        before = (s.points, s.bytes, [p.stat().st_size for p in (fs / "spool").glob("seg-*.log")])
+        with pytest.raises(SpoolFull, match=r"no space left for the spool in .*spool"):
+            s.append(batch(10, n=2000))  # larger than a page: partly written, then ENOSPC
+        assert (s.points, s.bytes, [p.stat().st_size for p in (fs / "spool").glob("seg-*.log")]) == before
+        reopened = Spool(fs / "spool", 1 << 30)
+        reopened.open()
+        assert reopened.truncated_bytes == 0  # nothing torn was left behind
+        filler.unlink()
+        s.append(batch(10, n=2000))
+        assert drain(s) == [batch(0), batch(10, n=2000)]
+
+
+def test_a_full_disk_on_a_new_segment_leaves_no_empty_segment(tmp_path: Path) -> None:
+    with small_filesystem(tmp_path / "fs", 256) as fs:
+        s = Spool(fs / "spool", 1 << 30, segment_bytes=1 << 20)
+        s.open()
+        filler = fill(fs)
+        with pytest.raises(SpoolFull, match="no space left"):
+            s.append(batch(0, n=2000))
+        assert s.empty  # the writer may still try the store first
+        assert s.peek() is None
+        assert list((fs / "spool").glob("seg-*.log")) == []
+        filler.unlink()
+        s.append(batch(0))
+        assert drain(s) == [batch(0)]
