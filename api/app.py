@@ -9,6 +9,7 @@ from fastapi import FastAPI
 
 from api.auth import TokenBook
 from api.errors import install_error_handlers
+from api.limits import install_limits
 from api.routes_alerts import router as alerts_router
 from api.routes_data import router as data_router
 from api.routes_drones import router as drones_router
@@ -34,7 +35,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None) -> FastA
         description="MQTT and MAVLink telemetry of the city's streets (CONTRACT §6).",
         lifespan=lifespan,
     )
-    app.state.tokens = TokenBook([(t.token, t.role) for t in settings.api.tokens])
+    app.state.tokens = TokenBook.from_config(settings.api.tokens)
+    install_limits(app, settings.api, app.state.tokens)
     install_error_handlers(app)
     app.include_router(health_router)
     app.include_router(data_router)

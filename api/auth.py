@@ -3,6 +3,7 @@ role. Tokens are compared in constant time."""
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
@@ -11,6 +12,7 @@ from typing import Annotated, Any, Literal
 from fastapi import Depends, Request
 
 from api.errors import ApiError
+from telemetry.config import TokenConfig
 
 Permission = Literal["read", "ack", "missions", "admin"]
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
@@ -28,11 +30,18 @@ class User:
 
 
 class TokenBook:
-    def __init__(self, tokens: list[tuple[str, str]]) -> None:
-        self._tokens = [(t.encode(), role) for t, role in tokens]
+    """The configured tokens as SHA-256 digests (docs/decisions.md §40); a presented token is
+    hashed once and compared with every digest in constant time."""
+
+    def __init__(self, digests: list[tuple[str, str]]) -> None:
+        self._tokens = [(bytes.fromhex(d), role) for d, role in digests]
+
+    @classmethod
+    def from_config(cls, tokens: list[TokenConfig]) -> TokenBook:
+        return cls([(t.digest, t.role) for t in tokens])
 
     def user(self, token: str) -> User | None:
-        given = token.encode()
+        given = hashlib.sha256(token.encode()).digest()
         found: User | None = None
         for known, role in self._tokens:  # no early exit: constant time in the match position
             if hmac.compare_digest(known, given):

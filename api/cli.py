@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service: collectors, pipeline, API")
     serve.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="MQTT ingest processes on one shared subscription (> 1 needs an InfluxDB store)",
+    )
 
     demo = sub.add_parser("demo", help="everything on one machine, no server needed")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -78,6 +84,10 @@ def _parser() -> argparse.ArgumentParser:
 
     check = sub.add_parser("check-config", help="validate a configuration file")
     check.add_argument("file")
+
+    hashing = sub.add_parser("hash-token", help="print a new API token and its [[api.tokens]] entry")
+    hashing.add_argument("--role", choices=("viewer", "manager", "pilot", "admin"), default="viewer")
+    hashing.add_argument("--stdin", action="store_true", help="hash a token read from stdin instead")
     return p
 
 
@@ -87,13 +97,28 @@ def _fail(problems: list[tuple[str, str]]) -> int:
     return 2
 
 
-def _serve(settings: Settings) -> int:
+def _hash_token(role: str, from_stdin: bool) -> int:
+    import secrets  # noqa: PLC0415
+
+    from telemetry.config import token_sha256  # noqa: PLC0415
+
+    token = sys.stdin.readline().strip() if from_stdin else secrets.token_urlsafe(32)
+    if len(token) < 32:  # a stored digest is only as strong as its token
+        return _fail([("hash-token", "a token needs at least 32 characters of randomness")])
+    print(f"token: {token}")
+    print(f'[[api.tokens]]\ntoken_sha256 = "{token_sha256(token)}"\nrole = "{role}"')
+    return 0
+
+
+def _serve(settings: Settings, workers: int = 1) -> int:
     import uvicorn  # noqa: PLC0415 - only the serving commands need it
 
     from api.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
+    app = create_app(settings, workers=workers)
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api.host, port=settings.api.port, timeout_graceful_shutdown=5)
+    )
     server.run()
     return 0
 
@@ -194,10 +219,14 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             settings = load_settings(args.config)
-            problems = production_problems(settings)
+            from api.worker_pool import worker_problems  # noqa: PLC0415
+
+            problems = production_problems(settings) + worker_problems(settings, args.workers)
             if problems:
                 return _fail(problems)
-            return _serve(settings)
+            return _serve(settings, args.workers)
+        if args.command == "hash-token":
+            return _hash_token(args.role, args.stdin)
         if args.command == "demo":
             from api.demo import run_demo  # noqa: PLC0415
 

@@ -22,6 +22,7 @@ import _common  # noqa: F401 - puts the repo root on sys.path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
+from telemetry.config import token_sha256
 from tests.servers import Mosquitto, find_binary, free_port, free_udp_port, wait_port
 
 ROOT = "city/haishu"
@@ -84,7 +85,8 @@ def main() -> None:
         cfg.write_text(
             f'[mqtt]\nurl = "{broker.url}"\nclient_id = "bench-flood"\n[store]\npath = "{work / "store"}"\n'
             f'[spool]\npath = "{work / "spool"}"\n[mavlink]\nendpoints = ["{mavlink}"]\n'
-            f'[api]\nport = {port}\n[[api.tokens]]\ntoken = "bench-token-0123456789"\nrole = "viewer"\n'
+            f'[api]\nport = {port}\n[[api.tokens]]\nrole = "viewer"\n'
+            f'token_sha256 = "{token_sha256("bench-token-0123456789")}"\n'
         )
         serve = subprocess.Popen(
             [sys.executable, "-m", "api.cli", "--log-level", "WARNING", "serve", "--config", str(cfg)]

@@ -5,6 +5,7 @@ with the key's path and the reason. Never instantiated at import time: call :fun
 
 from __future__ import annotations
 
+import hashlib
 import os
 import re
 import tomllib
@@ -210,15 +211,41 @@ class AlertsConfig(_Section):
     webhook_retries: int = Field(3, ge=0, le=10)
 
 
+def token_sha256(token: str) -> str:
+    """How a token is stored (docs/decisions.md §40): the hex SHA-256 of its UTF-8 bytes."""
+    return hashlib.sha256(token.encode()).hexdigest()
+
+
 class TokenConfig(_Section):
-    token: str = Field(min_length=1)
+    token: str = ""  # plain: demo and tests only, refused by production_problems
+    token_sha256: str = ""  # the stored form: `telemetry hash-token` prints one
     role: Role = "viewer"
+
+    @field_validator("token_sha256")
+    @classmethod
+    def _digest(cls, v: str) -> str:
+        if v and not re.fullmatch(r"[0-9a-fA-F]{64}", v):
+            raise ValueError("expected 64 hex digits (the SHA-256 of the token)")
+        return v.lower()
+
+    @model_validator(mode="after")
+    def _one_form(self) -> TokenConfig:
+        if bool(self.token) == bool(self.token_sha256):
+            raise ValueError("give exactly one of token_sha256 (production) or token (demo)")
+        return self
+
+    @property
+    def digest(self) -> str:
+        return self.token_sha256 or token_sha256(self.token)
 
 
 class ApiConfig(_Section):
     host: str = "127.0.0.1"
     port: int = Field(8000, ge=0, le=65535)
     tokens: list[TokenConfig] = Field(default_factory=lambda: [TokenConfig(token=DEFAULT_TOKEN)])
+    max_body_bytes: int = Field(1 << 20, ge=1024)  # larger request bodies answer 413
+    rate_limit_per_s: float = Field(20.0, ge=0)  # per token (or client address); 0: no limit
+    rate_burst: int = Field(200, ge=1)  # requests a client may make at once before the rate applies
 
 
 class AssetsConfig(_Section):
@@ -339,6 +366,7 @@ def load_settings(path: str | Path | None = None, *, overrides: dict[str, Any] |
 def production_problems(settings: Settings) -> list[tuple[str, str]]:
     """What `serve` refuses but `check-config` only reports and `demo` allows."""
     problems = []
+    known = {token_sha256(t) for t in (DEFAULT_TOKEN, *DEMO_TOKENS)}
     for i, tok in enumerate(settings.api.tokens):
         if tok.token == DEFAULT_TOKEN:
             problems.append(
@@ -347,8 +375,16 @@ def production_problems(settings: Settings) -> list[tuple[str, str]]:
                     f"the default token {DEFAULT_TOKEN!r} is refused outside demo",
                 )
             )
-        if tok.token in DEMO_TOKENS:
+        elif tok.token in DEMO_TOKENS or tok.token_sha256 in known:
             problems.append((f"api.tokens.{i}.token", "demo tokens are refused outside demo"))
+        elif tok.token:
+            problems.append(
+                (
+                    f"api.tokens.{i}.token",
+                    "plain tokens are refused outside demo: configure token_sha256 "
+                    "(`telemetry hash-token` prints a new token and its line)",
+                )
+            )
     if not settings.api.tokens:
         problems.append(("api.tokens", "at least one token is needed"))
     return problems

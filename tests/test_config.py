@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from telemetry.config import DEFAULT_TOKEN, load_settings, production_problems
+from telemetry.config import DEFAULT_TOKEN, load_settings, production_problems, token_sha256
 from telemetry.errors import ConfigError
 
 
@@ -87,8 +87,23 @@ def test_default_token_is_a_production_problem() -> None:
     s = load_settings()
     assert s.api.tokens[0].token == DEFAULT_TOKEN
     assert [p for p, _ in production_problems(s)] == ["api.tokens.0.token"]
-    ok = load_settings(overrides={"api": {"tokens": [{"token": "long-random", "role": "viewer"}]}})
-    assert production_problems(ok) == []
+    hashed = [{"token_sha256": token_sha256("long-random"), "role": "viewer"}]
+    assert production_problems(load_settings(overrides={"api": {"tokens": hashed}})) == []
+
+
+def test_plain_tokens_are_refused_outside_demo_and_hashed_ones_need_one_form() -> None:
+    plain = load_settings(overrides={"api": {"tokens": [{"token": "long-random", "role": "viewer"}]}})
+    [(path, reason)] = production_problems(plain)
+    assert path == "api.tokens.0.token"
+    assert "token_sha256" in reason
+    demo_hashed = [{"token_sha256": token_sha256("demo-admin"), "role": "admin"}]
+    assert production_problems(load_settings(overrides={"api": {"tokens": demo_hashed}}))
+    both = [{"token": "x", "token_sha256": token_sha256("x")}]
+    for bad in (both, [{"role": "admin"}], [{"token_sha256": "not-hex"}]):
+        with pytest.raises(ConfigError, match=r"api\.tokens\.0"):
+            load_settings(overrides={"api": {"tokens": bad}})
+    upper = load_settings(overrides={"api": {"tokens": [{"token_sha256": token_sha256("y").upper()}]}})
+    assert upper.api.tokens[0].digest == token_sha256("y")
 
 
 def run_cli(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
@@ -110,7 +125,7 @@ def test_check_config_cli_prints_each_error_and_exits_2(tmp_path: Path) -> None:
     assert "store.backend" in r.stderr
     assert "api.port" in r.stderr
     good = tmp_path / "good.toml"
-    good.write_text('[[api.tokens]]\ntoken = "a-real-secret"\nrole = "admin"\n')
+    good.write_text(f'[[api.tokens]]\ntoken_sha256 = "{token_sha256("a-real-secret")}"\nrole = "admin"\n')
     r = run_cli("check-config", str(good), cwd=tmp_path)
     assert r.returncode == 0, r.stderr
     default = tmp_path / "default.toml"

@@ -17,7 +17,7 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import load_settings
+from telemetry.config import load_settings, token_sha256
 from tests.mqtt_util import publish_all, wait_until
 from tests.servers import Influxd, Mosquitto, env_without_telemetry, free_port, wait_port
 from tests.test_mqtt_ingest import gauge_messages, metric
@@ -137,7 +137,7 @@ path = "{tmp_path / "spool"}"
 [api]
 port = {port}
 [[api.tokens]]
-token = "a-long-random-token"
+token_sha256 = "{token_sha256("a-long-random-token")}"
 role = "viewer"
 """
     )

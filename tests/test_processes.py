@@ -12,6 +12,7 @@ from pathlib import Path
 import httpx
 import pytest
 
+from telemetry.config import token_sha256
 from tests.mqtt_util import publish_all, wait_until
 from tests.servers import Mosquitto, env_without_telemetry, free_port, wait_port
 
@@ -35,7 +36,7 @@ path = "{tmp / "store"}"
 [api]
 port = {port}
 [[api.tokens]]
-token = "a-long-random-token"
+token_sha256 = "{token_sha256("a-long-random-token")}"
 role = "viewer"
 
 [assets]
