@@ -24,12 +24,6 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service: collectors, pipeline, API")
     serve.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
-    serve.add_argument(
-        "--workers",
-        type=int,
-        default=1,
-        help="MQTT ingest processes on one shared subscription (> 1 needs an InfluxDB store)",
-    )
 
     demo = sub.add_parser("demo", help="everything on one machine, no server needed")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -110,15 +104,13 @@ def _hash_token(role: str, from_stdin: bool) -> int:
     return 0
 
 
-def _serve(settings: Settings, workers: int = 1) -> int:
+def _serve(settings: Settings) -> int:
     import uvicorn  # noqa: PLC0415 - only the serving commands need it
 
     from api.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings, workers=workers)
-    server = uvicorn.Server(
-        uvicorn.Config(app, host=settings.api.host, port=settings.api.port, timeout_graceful_shutdown=5)
-    )
+    app = create_app(settings)
+    server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
     server.run()
     return 0
 
@@ -219,12 +211,10 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             settings = load_settings(args.config)
-            from api.worker_pool import worker_problems  # noqa: PLC0415
-
-            problems = production_problems(settings) + worker_problems(settings, args.workers)
+            problems = production_problems(settings)
             if problems:
                 return _fail(problems)
-            return _serve(settings, args.workers)
+            return _serve(settings)
         if args.command == "hash-token":
             return _hash_token(args.role, args.stdin)
         if args.command == "demo":
