@@ -24,6 +24,12 @@ def _parser() -> argparse.ArgumentParser:
 
     serve = sub.add_parser("serve", help="run the service: collectors, pipeline, API")
     serve.add_argument("--config", help="TOML configuration file (default: embedded defaults)")
+    serve.add_argument(
+        "--workers",
+        type=int,
+        default=1,
+        help="MQTT ingest processes on one shared subscription (> 1 needs an InfluxDB store)",
+    )
 
     demo = sub.add_parser("demo", help="everything on one machine, no server needed")
     demo.add_argument("--duration", type=float, help="stop after this many seconds")
@@ -104,12 +110,12 @@ def _hash_token(role: str, from_stdin: bool) -> int:
     return 0
 
 
-def _serve(settings: Settings) -> int:
+def _serve(settings: Settings, workers: int = 1) -> int:
     import uvicorn  # noqa: PLC0415 - only the serving commands need it
 
     from api.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings)
+    app = create_app(settings, workers=workers)
     server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
     server.run()
     return 0
@@ -211,10 +217,12 @@ def main(argv: Sequence[str] | None = None) -> int:
             return 0
         if args.command == "serve":
             settings = load_settings(args.config)
-            problems = production_problems(settings)
+            from api.worker_pool import worker_problems  # noqa: PLC0415
+
+            problems = production_problems(settings) + worker_problems(settings, args.workers)
             if problems:
                 return _fail(problems)
-            return _serve(settings)
+            return _serve(settings, args.workers)
         if args.command == "hash-token":
             return _hash_token(args.role, args.stdin)
         if args.command == "demo":

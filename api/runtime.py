@@ -14,6 +14,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from api.worker_pool import WorkerPool
 from drones.collector import MavlinkCollector
 from drones.fleet import Fleet
 from drones.mission_service import MissionPlanner
@@ -105,10 +106,16 @@ def runtime_of(request: Request) -> Runtime:
 
 
 @contextlib.asynccontextmanager
-async def running(settings: Settings, registry: Registry | None = None) -> AsyncIterator[Runtime]:
+async def running(
+    settings: Settings, registry: Registry | None = None, *, workers: int = 1
+) -> AsyncIterator[Runtime]:
     """Start the store, the spool and its replay, the pipeline and the collectors; on exit drain
     the pipeline (everything accepted is durable and acknowledged), stop the collectors, then
-    close the store. What the spool still holds is replayed at the next start."""
+    close the store. What the spool still holds is replayed at the next start.
+
+    With ``workers`` > 1, MQTT input is stored by that many ingest processes on a shared
+    subscription (:mod:`api.worker_pool`); this process keeps an ordinary subscription that only
+    feeds the derivations (docs/decisions.md 70)."""
     registry = registry or load_registry(settings.assets.dir, strict=settings.assets.strict)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(make_store(settings))
@@ -134,6 +141,18 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
         rt.missions = MissionPlanner(settings.airspace, registry.source or settings.assets.dir)
         pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
+        mqtt_sink, mqtt_metrics = pipeline, rt.metrics
+        pool: WorkerPool | None = None
+        if workers > 1:
+            # The workers store MQTT input; this pipeline feeds it to the derivations and acks.
+            mqtt_metrics = Metrics()  # kept off /metrics: the workers count the input
+            mqtt_sink = Pipeline(
+                writer, mqtt_metrics, rt.health, settings.pipeline, observers=observers, store_input=False
+            )
+            mqtt_sink.bind(asyncio.get_running_loop())
+            pool = WorkerPool(settings, workers, rt.health, rt.metrics)
+            stack.push_async_callback(pool.stop)
+            pool.start()
         async with asyncio.TaskGroup() as tasks:
             consumer = tasks.create_task(pipeline.run(), name="pipeline")
             replayer = tasks.create_task(writer.replay_forever(), name="spool-replay")
@@ -142,11 +161,15 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
             sanitation = tasks.create_task(rt.sanitation.run(), name="sanitation")
             rt.submit = pipeline.submit
             mqtt_cfg = settings.mqtt
+            if pool is not None:
+                derive = tasks.create_task(mqtt_sink.run(), name="derivation-input")
+                supervisor = tasks.create_task(pool.supervise(), name="worker-pool")
+                mqtt_cfg = mqtt_cfg.model_copy(update={"shared_group": ""})  # sees every message
             if mqtt_cfg.url == "embedded":
                 broker = await stack.enter_async_context(EmbeddedBroker())
                 mqtt_cfg = mqtt_cfg.model_copy(update={"url": broker.url, "protocol": "3.1.1"})
             collector = MqttCollector(
-                mqtt_cfg, registry, settings.site.district, pipeline, rt.metrics, rt.health
+                mqtt_cfg, registry, settings.site.district, mqtt_sink, mqtt_metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
             rt.flood.publish = rt.toilets.publish = rt.sanitation.publish = collector.publish
@@ -158,6 +181,12 @@ async def running(settings: Settings, registry: Registry | None = None) -> Async
                     flood.cancel()
                     toilets.cancel()
                     sanitation.cancel()
+                    if pool is not None:
+                        supervisor.cancel()
+                        pool.terminate()  # the workers drain meanwhile; joined on the way out
+                        if not await mqtt_sink.drain():
+                            log.warning("derivation input did not drain in time; the broker keeps it")
+                        derive.cancel()
                     # Still connected: close the intake, write and acknowledge what was accepted.
                     if not await pipeline.drain():
                         log.warning("pipeline did not drain in time; the broker keeps the rest")

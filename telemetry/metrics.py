@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable, Iterable
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+from prometheus_client.metrics_core import Metric
 
 
 class Metrics:
@@ -62,6 +65,33 @@ class Metrics:
             "telemetry_webhooks", "Alert webhook deliveries, by outcome", ["outcome"], registry=r
         )
         self.dropped.inc(0)
+        self._sources: list[Callable[[], Iterable[Metric]]] = []
+
+    def merge(self, source: Callable[[], Iterable[Metric]]) -> None:
+        """More samples for :meth:`render` (other processes' metrics, with a label of their
+        own), merged into this registry's families by name."""
+        self._sources.append(source)
 
     def render(self) -> bytes:
-        return generate_latest(self.registry)
+        if not self._sources:
+            return generate_latest(self.registry)
+        return generate_latest(_Merged(self.registry, self._sources))
+
+
+class _Merged:
+    """A registry view: one family per name, the registry's samples then the sources'."""
+
+    def __init__(self, registry: CollectorRegistry, sources: list[Callable[[], Iterable[Metric]]]) -> None:
+        self._registry = registry
+        self._sources = sources
+
+    def collect(self) -> Iterable[Metric]:
+        families = {f.name: f for f in self._registry.collect()}
+        for source in self._sources:
+            for extra in source():
+                own = families.get(extra.name)
+                if own is None:
+                    families[extra.name] = extra
+                elif own.type == extra.type:
+                    own.samples.extend(extra.samples)
+        return families.values()

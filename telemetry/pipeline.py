@@ -35,8 +35,13 @@ class Pipeline:
         health: Health,
         config: PipelineConfig,
         observers: Sequence[Callable[[list[tuple[Record, ...]]], None]] = (),
+        *,
+        store_input: bool = True,
     ) -> None:
         self._writer = writer
+        # False: the input is stored by other processes (``serve --workers``); this pipeline only
+        # feeds the derivations, then acknowledges.
+        self._store_input = store_input
         self._observers = list(observers)
         self._metrics = metrics
         self._health = health
@@ -185,12 +190,13 @@ class Pipeline:
                     await asyncio.wait_for(self._arrived.wait(), remaining)
 
     async def _write(self, batch: list[Envelope]) -> None:
-        points = [r.to_point() for env in batch for r in env.decoded.records]
-        letters = [d for env in batch for d in env.decoded.dead_letters]
-        started = time.monotonic()
-        letters += await self._writer.write(points)
-        await self._writer.write_dead_letters(letters)
-        self._metrics.batch_seconds.observe(time.monotonic() - started)
+        if self._store_input:
+            points = [r.to_point() for env in batch for r in env.decoded.records]
+            letters = [d for env in batch for d in env.decoded.dead_letters]
+            started = time.monotonic()
+            letters += await self._writer.write(points)
+            await self._writer.write_dead_letters(letters)
+            self._metrics.batch_seconds.observe(time.monotonic() - started)
         for env in batch:
             if env.ack is not None:
                 env.ack()
