@@ -22,10 +22,10 @@ from telemetry.assets import Registry
 from telemetry.config import Settings
 
 
-def create_app(settings: Settings, *, registry: Registry | None = None) -> FastAPI:
+def create_app(settings: Settings, *, registry: Registry | None = None, workers: int = 1) -> FastAPI:
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        async with running(settings, registry) as runtime:
+        async with running(settings, registry, workers=workers) as runtime:
             app.state.runtime = runtime
             yield
 
