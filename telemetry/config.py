@@ -65,7 +65,7 @@ class MqttConfig(_Section):
     receive_maximum: int = Field(5000, ge=1, le=65535)  # unacknowledged QoS-1 messages in flight
     session_expiry_s: int = Field(7 * 86400, ge=86400)
     keepalive_s: int = Field(30, ge=5, le=3600)
-    reconnect_max_s: float = Field(30.0, gt=0, le=30)
+    reconnect_max_s: float = Field(5.0, gt=0, le=30)  # back within 10 s of the broker (docs/decisions.md §50)
     max_future_s: float = Field(300.0, ge=0)  # readings further ahead than this are rejected
 
     @field_validator("url")
