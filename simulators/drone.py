@@ -62,6 +62,7 @@ class DroneSimulator:
         self._last_sent: dict[int, float] = {}
         self._upload: dict[str, Any] | None = None  # an upload in progress
         self.sent = 0
+        self.refused = 0  # packets refused for a missing or wrong signature (with a key)
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -110,7 +111,10 @@ class DroneSimulator:
             conn.close()
 
     def _unsigned(self, mav: Any, msgid: int) -> bool:
-        return False  # MAVLink 2 signing: an unsigned packet is refused
+        # pymavlink asks this for unsigned packets and for badly signed ones: both are refused
+        # (parsed as BAD_DATA, never handled, never acknowledged) and counted.
+        self.refused += 1
+        return False
 
     # --- sending ----------------------------------------------------------------------------
     def _send(self, name: str, *args: Any, force: bool = False) -> None:
