@@ -6,13 +6,17 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
+from fastapi.staticfiles import StaticFiles
 
 from api.auth import TokenBook
 from api.errors import install_error_handlers
 from api.limits import install_limits
 from api.routes_alerts import router as alerts_router
+from api.routes_dashboard import STATIC
+from api.routes_dashboard import router as dashboard_router
 from api.routes_data import router as data_router
 from api.routes_drones import router as drones_router
+from api.routes_events import router as events_router
 from api.routes_health import router as health_router
 from api.routes_missions import router as missions_router
 from api.routes_sanitation import router as sanitation_router
@@ -45,4 +49,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None, workers:
     app.include_router(toilets_router)
     app.include_router(sanitation_router)
     app.include_router(missions_router)
+    app.include_router(events_router)
+    app.include_router(dashboard_router)
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

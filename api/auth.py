@@ -49,7 +49,7 @@ class TokenBook:
         return found
 
 
-def _authenticate(request: Request) -> User:
+def authenticate(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
@@ -63,7 +63,7 @@ def _authenticate(request: Request) -> User:
 
 def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, User]]:
     async def check(request: Request) -> User:
-        user = _authenticate(request)
+        user = authenticate(request)
         if permission not in ROLE_PERMISSIONS[user.role]:
             raise ApiError(403, f"role {user.role!r} may not {permission}")
         return user

@@ -8,11 +8,13 @@ import asyncio
 import contextlib
 import logging
 import socket
+from pathlib import Path
 
 import uvicorn
 
 from api.app import create_app
 from sensors.broker import EmbeddedBroker
+from simulators.dem import write_haishu_dem
 from simulators.drone import DroneSimulator
 from simulators.sensors import SensorFleet
 from telemetry.assets import load_registry, sample_assets_dir
@@ -28,10 +30,12 @@ def _free_udp_port() -> int:
 
 
 DEMO_DRONES = ((1, (29.8737, 121.5453)), (2, (29.8560, 121.5282)))  # Gulou; 环城南路
+DRONE_TIME_SCALE = 4.0  # simulated drones fly at 4× speed: a patrol is over in minutes
 
 
 async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int) -> int:
     mavlink_port = _free_udp_port()
+    dem = write_haishu_dem(Path(data_dir) / "haishu_dem.tif")
     async with EmbeddedBroker() as broker:
         settings = load_settings(
             overrides={
@@ -45,11 +49,14 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
                     "tokens": [{"token": t, "role": r} for t, r in DEMO_TOKENS.items()],
                 },
                 "assets": {"dir": str(sample_assets_dir())},
+                "airspace": {"dem": str(dem)},
             }
         )
         registry = load_registry(settings.assets.dir)
         app = create_app(settings, registry=registry)
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning"))
+        server = uvicorn.Server(
+            uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=3)
+        )
         fleet = SensorFleet(broker.url, root=settings.mqtt.root, seed=seed, scenario="rainstorm,sweepers")
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
@@ -58,7 +65,13 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
             return 1
         fleet.start()
         drones = [
-            DroneSimulator(f"udpout:127.0.0.1:{mavlink_port}", sysid=sysid, home=home, seed=seed + sysid)
+            DroneSimulator(
+                f"udpout:127.0.0.1:{mavlink_port}",
+                sysid=sysid,
+                home=home,
+                seed=seed + sysid,
+                time_scale=DRONE_TIME_SCALE,
+            )
             for sysid, home in DEMO_DRONES
         ]
         for d in drones:
@@ -66,13 +79,14 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
         base = f"http://127.0.0.1:{port}"
         print(
             f"City telemetry demo\n"
+            f"  dashboard:  {base}/   (log in with demo-pilot, demo-manager or demo-viewer)\n"
             f"  API docs:   {base}/docs\n"
             f"  health:     {base}/readyz   metrics: {base}/metrics\n"
             f"  G01 depth:  curl -H 'Authorization: Bearer demo-viewer' \\\n"
             f"                '{base}/api/v1/series/water_depth?device=G01'\n"
             f"  devices:    curl -H 'Authorization: Bearer demo-viewer' '{base}/api/v1/devices'\n"
             f"  drones:     curl -H 'Authorization: Bearer demo-viewer' '{base}/api/v1/drones'\n"
-            f"  MQTT:       {broker.url} (embedded)   store: {data_dir}/\n"
+            f"  MQTT:       {broker.url} (embedded)   store: {data_dir}/   DEM: {dem} (synthetic)\n"
             f"  tokens:     {', '.join(DEMO_TOKENS)}\n"
             f"Ctrl-C stops.",
             flush=True,
