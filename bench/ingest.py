@@ -17,7 +17,7 @@ import threading
 import time
 from pathlib import Path
 
-import _common  # noqa: F401 - puts the repo root on sys.path
+import _common  # puts the repo root on sys.path
 import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
@@ -150,6 +150,11 @@ def main() -> None:
     print(f"  service (to store)   : {svc:10.0f} msg/s")
     verdict = "met" if ratio >= target else "NOT met"
     print(f"  ratio                : {ratio:10.2f}   (target >= {target}: {verdict})")
+    _common.report(
+        f"ingest, {n // 1000}k gauge messages, QoS {args.qos}, into {args.store}",
+        f"{svc / 1000:.1f}k msg/s", f"bare paho {bare / 1000:.1f}k msg/s", f"{ratio:.2f}", f">= {target}",
+        ratio >= target,
+    )  # fmt: skip
 
 
 if __name__ == "__main__":
