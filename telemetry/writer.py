@@ -66,21 +66,29 @@ class Writer:
     async def _blocking(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn)
 
-    def _update_spool_state(self, full: str = "") -> None:
+    def _update_spool_state(self) -> None:
+        """Metrics and health of the spool; a refusal stands until an append (or a write that
+        did not need the spool) succeeds: the replay does not clear it."""
         if self._spool is None:
             return
         self._metrics.spooled.set(self._spool.points)
         self._metrics.spool_bytes.set(self._spool.bytes)
-        if full:
-            if not self._spool_full:
-                log.error("spool full, input is held back at the broker: %s", full)
-            self._spool_full = True
-            self._health.set("spool", "down", f"full, holding input back: {full}")
-            return
+        if not self._spool_full:
+            self._health.set("spool", "up", f"{self._spool.points} points waiting")
+
+    def _spool_refused(self, reason: str) -> None:
+        """Logged once per episode, not per retry; ``/readyz`` shows the reason meanwhile."""
+        if not self._spool_full:
+            log.error("spool cannot take more, input is held back at the broker: %s", reason)
+        self._spool_full = True
+        self._health.set("spool", "down", f"holding input back at the broker: {reason}")
+        self._update_spool_state()
+
+    def _spool_accepts(self) -> None:
         if self._spool_full:
             log.warning("spool accepts batches again")
         self._spool_full = False
-        self._health.set("spool", "up", f"{self._spool.points} points waiting")
+        self._update_spool_state()
 
     # --- writing ---------------------------------------------------------------------------
     async def write(self, points: list[Point]) -> list[DeadLetter]:
@@ -95,17 +103,21 @@ class Writer:
         while True:
             if spool.empty:  # nothing to keep in order behind: try the store first
                 try:
-                    return await self._to_store(points, retry=False)
+                    letters = await self._to_store(points, retry=False)
                 except StoreError:  # retryable: to the spool
                     pass
+                else:
+                    if self._spool_full:  # not needed now; a full disk shows at its next use
+                        self._spool_accepts()
+                    return letters
             try:
                 await self._blocking(lambda: spool.append(points))
             except SpoolFull as exc:  # back-pressure: the caller does not acknowledge meanwhile
-                self._update_spool_state(full=str(exc))
+                self._spool_refused(str(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
                 continue
-            self._update_spool_state()
+            self._spool_accepts()
             self._spooled.set()
             return []
 
