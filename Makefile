@@ -3,8 +3,9 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
-SYSTEM_BINARIES := mosquitto mosquitto_pub influxd
-SYSTEM_PACKAGES := mosquitto mosquitto-clients influxdb
+SYSTEM_BINARIES := mosquitto mosquitto_pub influxd chromium
+# chromium: the dashboard's browser tests (Playwright drives it); the font draws the Chinese names
+SYSTEM_PACKAGES := mosquitto mosquitto-clients influxdb chromium fonts-wqy-microhei
 
 .PHONY: demo test lint typecheck imports pytest bench soak system-deps clean
 

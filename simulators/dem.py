@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 import numpy.typing as npt
 import rasterio
-from rasterio.transform import from_origin
+from rasterio.transform import Affine
 
 WEST, EAST, SOUTH, NORTH = 121.25, 121.70, 29.75, 30.00
 HILLS_EDGE_LON = 121.40  # the plain's western edge
@@ -42,7 +42,7 @@ def write_haishu_dem(path: str | Path, resolution_deg: float = 0.0005) -> Path:
         "count": 1,
         "dtype": "float32",
         "crs": "EPSG:4326",
-        "transform": from_origin(WEST, NORTH, resolution_deg, resolution_deg),
+        "transform": Affine(resolution_deg, 0.0, WEST, 0.0, -resolution_deg, NORTH),
         "nodata": -9999.0,
         "compress": "deflate",
         "predictor": 3,

@@ -42,14 +42,14 @@ const can = (permission) => !!state.me && state.me.permissions.includes(permissi
 
 // ---------------------------------------------------------------- login
 async function login(token) {
-  state.token = token;
-  try {
-    state.me = await api("/api/v1/me");
-  } catch (e) {
-    state.token = "";
-    $("#login-error").textContent = e.message === "unauthorized" ? "Unknown token." : e.message;
+  const r = await fetch("/api/v1/me", { headers: { Authorization: `Bearer ${token}` } });
+  if (!r.ok) {
+    sessionStorage.removeItem("telemetry-token");
+    $("#login-error").textContent = r.status === 401 ? "Unknown token." : `Login failed: ${r.status}`;
     return;
   }
+  state.token = token;
+  state.me = await r.json();
   sessionStorage.setItem("telemetry-token", token);
   $("#login").hidden = true;
   $("#app").hidden = false;
