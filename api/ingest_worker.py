@@ -3,9 +3,9 @@ collector → pipeline → writer on a shared subscription (``$share/<group>/...
 
 Its MQTT client id is ``<client_id>-w<i>`` (a persistent session of its own), its spool is
 ``<spool.path>/w<i>``; dead letters go to the service's one dead-letter file (SQLite in WAL mode
-takes writers from several processes). It stops on SIGTERM or SIGINT, or when its parent is gone:
-the intake closes, everything accepted is written (or spooled) and acknowledged, then it
-disconnects. Every second it leaves a snapshot of its metrics where the parent's ``/metrics``
+takes writers from several processes). It stops on SIGTERM (from its parent, which handles
+SIGINT), or when its parent is gone: the intake closes, everything accepted is written (or
+spooled) and acknowledged, then it disconnects. Every second it leaves a snapshot of its metrics where the parent's ``/metrics``
 reads it (:mod:`api.worker_pool`).
 """
 
@@ -105,8 +105,7 @@ async def _watch_parent(stop: asyncio.Event) -> None:
 async def _main(settings: Settings, index: int) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
-    for sig in (signal.SIGTERM, signal.SIGINT):
-        loop.add_signal_handler(sig, stop.set)
+    loop.add_signal_handler(signal.SIGTERM, stop.set)
     watcher = asyncio.create_task(_watch_parent(stop), name="parent-watch")
     try:
         await ingest(settings, index, stop)
@@ -115,7 +114,10 @@ async def _main(settings: Settings, index: int) -> None:
 
 
 def worker_main(settings: Settings, index: int, log_level: int) -> None:
-    """The process entry point (``multiprocessing`` spawn target)."""
+    """The process entry point (``multiprocessing`` spawn target). Ctrl-C in a terminal reaches
+    the whole process group: the worker leaves SIGINT to its parent, which then sends SIGTERM
+    (so a worker never stops, and is restarted, before the parent has begun to stop)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     logging.basicConfig(
         level=log_level, format=f"%(asctime)s %(levelname)s w{index}[{os.getpid()}] %(name)s: %(message)s"
     )

@@ -61,12 +61,8 @@ class WorkerPool:
         self._ctx = multiprocessing.get_context("spawn")
         self._procs: list[BaseProcess | None] = [None] * workers
         self._stopping = False
-        self.restarts = 0
-        metrics.merge(_WorkerMetrics(settings, workers).collect)
-
-    @property
-    def pids(self) -> list[int | None]:
-        return [p.pid if p is not None else None for p in self._procs]
+        self._snapshots = _WorkerMetrics(settings, workers)
+        metrics.merge(self._snapshots.collect)
 
     def _start(self, index: int) -> None:
         level = logging.getLogger().getEffectiveLevel()
@@ -81,21 +77,27 @@ class WorkerPool:
         for i in range(self._n):
             (worker_dir(self._settings, i) / "metrics.prom").unlink(missing_ok=True)  # a past run's
             self._start(i)
-        self._health.set("workers", "up", f"{self._n} ingest processes")
+        self._health.set("workers", "starting", f"{self._n} ingest processes connecting")
 
     async def supervise(self) -> None:
-        """Restart a worker that exited while the service runs (its session and spool resume)."""
+        """Restart a worker that exited while the service runs (its session and spool resume);
+        report in ``/readyz`` whether every worker runs and is connected to the broker."""
         while True:
             await asyncio.sleep(RESTART_DELAY_S)
+            if self._stopping:
+                return
+            problems = []
             for i, proc in enumerate(self._procs):
-                if self._stopping or proc is None or proc.is_alive():
-                    continue
-                self.restarts += 1
-                self._health.set("workers", "starting", f"worker {i} exited ({proc.exitcode}); restarting")
-                log.warning("ingest worker %d exited with %s; restarting it", i, proc.exitcode)
-                self._start(i)
-            if not self._stopping and all(p is not None and p.is_alive() for p in self._procs):
-                self._health.set("workers", "up", f"{self._n} ingest processes")
+                if proc is not None and not proc.is_alive():
+                    problems.append(f"worker {i} exited ({proc.exitcode}), restarted")
+                    log.warning("ingest worker %d exited with %s; restarting it", i, proc.exitcode)
+                    self._start(i)
+                elif not self._snapshots.connected(i):
+                    problems.append(f"worker {i} not connected to the broker")
+            if problems:
+                self._health.set("workers", "starting", "; ".join(problems))
+            else:
+                self._health.set("workers", "up", f"{self._n} ingest processes connected")
 
     def terminate(self) -> None:
         """SIGTERM every worker (they drain, then exit); no restarts from now on."""
@@ -128,6 +130,13 @@ class _WorkerMetrics:
 
     def __init__(self, settings: Settings, workers: int) -> None:
         self._files = [worker_dir(settings, i) / "metrics.prom" for i in range(workers)]
+
+    def connected(self, index: int) -> bool:
+        """Whether worker ``index``'s last snapshot says its MQTT session is up."""
+        for family in _families(self._files[index]):
+            if family.name == "telemetry_mqtt_connected":
+                return any(s.value == 1 for s in family.samples)
+        return False
 
     def collect(self) -> list[Metric]:
         merged: dict[str, Metric] = {}

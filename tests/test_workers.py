@@ -67,6 +67,11 @@ def worker_samples(port: int, family: str, sample: str) -> dict[str, float]:
     return out
 
 
+def workers_state(port: int) -> str:
+    body = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
+    return str(body["components"].get("workers", {}).get("state"))
+
+
 def stored(influx: Influxd) -> int:
     series = influx.query("SELECT COUNT(depth_cm) FROM water_depth")
     return int(series[0]["values"][0][1]) if series else 0  # type: ignore[index]
@@ -89,6 +94,7 @@ def test_two_workers_share_the_input_store_it_once_and_stop_on_sigterm(
         wait_port(port, 60)
         connected = lambda: worker_samples(port, "telemetry_mqtt_connected", "telemetry_mqtt_connected")  # noqa: E731
         wait_until(lambda: connected() == {"0": 1.0, "1": 1.0}, 60, "both workers connected")
+        wait_until(lambda: workers_state(port) == "up", 30, "the workers component up in /readyz")
         n = 4000
         msgs = [
             (f"{ROOT}/gauge/W{i % 20:02d}/telemetry", {"ts": T0 + i * 1000, "depth_cm": 1.0})
@@ -117,8 +123,19 @@ def test_two_workers_share_the_input_store_it_once_and_stop_on_sigterm(
         wait_until(lambda: "red" in alerts.levels("WRED"), 30, "the red flood alert")
         assert alerts.levels("WRED")[-1] == "red"
 
+        # A worker killed mid-stream is restarted; its session keeps its share: nothing is lost.
         pids = [int(p) for p in re.findall(r"ingest worker \d started \(pid (\d+)\)", log.read_text())]
         assert len(pids) == 2
+        more = [(f"{ROOT}/gauge/K{i % 20:02d}/telemetry", {"ts": T0 + i * 1000, "depth_cm": 2.0})
+                for i in range(3 * n)]  # fmt: skip
+        publish_all(mosquitto.url, more)
+        wait_until(lambda: stored(influxd) > total + 500, 60, "the second stream under way")
+        os.kill(pids[1], signal.SIGKILL)
+        wait_until(lambda: stored(influxd) == total + 3 * n, 120, "every message after a worker was killed")
+        wait_until(lambda: "ingest worker 1 exited with -9; restarting it" in log.read_text(), 10, "restart")
+        wait_until(lambda: workers_state(port) == "up", 30, "the restarted worker connected")
+        pids = [int(p) for p in re.findall(r"ingest worker \d started \(pid (\d+)\)", log.read_text())]
+        assert len(pids) == 3
         proc.send_signal(signal.SIGTERM)
         assert proc.wait(90) in (0, -signal.SIGTERM)
         text = log.read_text()
@@ -128,7 +145,7 @@ def test_two_workers_share_the_input_store_it_once_and_stop_on_sigterm(
         for pid in pids:
             with pytest.raises(ProcessLookupError):
                 os.kill(pid, 0)
-        assert stored(influxd) == total
+        assert stored(influxd) == total + 3 * n
     finally:
         alerts.close()
         if proc.poll() is None:
