@@ -5,8 +5,8 @@ Its MQTT client id is ``<client_id>-w<i>`` (a persistent session of its own), it
 ``<spool.path>/w<i>``; dead letters go to the service's one dead-letter file (SQLite in WAL mode
 takes writers from several processes). It stops on SIGTERM (from its parent, which handles
 SIGINT), or when its parent is gone: the intake closes, everything accepted is written (or
-spooled) and acknowledged, then it disconnects. Every second it leaves a snapshot of its metrics where the parent's ``/metrics``
-reads it (:mod:`api.worker_pool`).
+spooled) and acknowledged, then it disconnects. Every 0.25 s it leaves a snapshot of its
+metrics where the parent's ``/metrics`` reads it (:mod:`api.worker_pool`).
 """
 
 from __future__ import annotations
@@ -30,7 +30,7 @@ from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
 
-SNAPSHOT_INTERVAL_S = 1.0
+SNAPSHOT_INTERVAL_S = 0.25  # also bounds how stale /metrics is for the workers
 
 
 def worker_dir(settings: Settings, index: int) -> Path:
