@@ -17,7 +17,6 @@ from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.pipeline import Pipeline
 from telemetry.ports import Envelope
-from telemetry.records import Decoded
 from telemetry.spool import Spool
 from telemetry.writer import Writer
 
@@ -62,9 +61,9 @@ async def replay(settings: Settings, path: Path, progress: ProgressBar | None = 
 
         def produce() -> int:
             n = 0
-            for records in read_tlog(path, progress=progress, stop=stop):
-                n += len(records)
-                while not pipeline.submit_threadsafe(Envelope("replay", Decoded(records=records)), 1.0):
+            for decoded in read_tlog(path, progress=progress, stop=stop):
+                n += len(decoded.records)
+                while not pipeline.submit_threadsafe(Envelope("replay", decoded), 1.0):
                     if stop.is_set():
                         return n
             return n

@@ -13,11 +13,12 @@ import time
 from types import TracebackType
 from typing import Any, Self
 
-from drones.convert import EventClock, convert
+from drones.convert import EventClock, convert, dead_letter
 from drones.fleet import Fleet
 from drones.mavlink import mavutil
 from drones.upload import QueueSession
 from telemetry.config import MavlinkConfig
+from telemetry.errors import DecodeError
 from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope, Sink
@@ -153,12 +154,19 @@ class MavlinkCollector:
                     inbox = self._inboxes.get(sysid)
                 if inbox is not None:
                     inbox.put(msg)
-            record = convert(msg, time.time_ns() // 1_000_000, self.missions.get(sysid, "unassigned"))
-            if record is None:
-                continue
-            record = self._clock.stamp(record)
-            self.fleet.observe(record, url, heartbeat=kind == "HEARTBEAT")
-            envelope = Envelope("mavlink", Decoded(records=(record,)))
+            now_ms = time.time_ns() // 1_000_000
+            try:
+                record = convert(msg, now_ms, self.missions.get(sysid, "unassigned"))
+            except DecodeError as err:  # an impossible value: kept as a dead letter
+                envelope = Envelope(
+                    "mavlink", Decoded(dead_letters=(dead_letter(msg, err, now_ms, "mavlink"),))
+                )
+            else:
+                if record is None:
+                    continue
+                record = self._clock.stamp(record)
+                self.fleet.observe(record, url, heartbeat=kind == "HEARTBEAT")
+                envelope = Envelope("mavlink", Decoded(records=(record,)))
             while not self._stop.is_set() and not self._sink.closed:
                 if self._sink.submit_threadsafe(envelope, _RECV_TIMEOUT_S):
                     break

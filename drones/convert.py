@@ -1,19 +1,43 @@
 """MAVLink message → typed records: one converter per message type, in a table.
 
 Each converter returns the fields the message carries (``DroneState``) or a ``MissionEvent``.
-Sentinel values ("unknown") are left out rather than stored as numbers.
+Sentinel values ("unknown", and NaN, MAVLink's "unknown" for floats) are left out rather than
+stored as numbers; a message that then knows nothing is no point. A value no vehicle can have
+(latitude 214°, battery 127 %, an infinite speed) raises ``DecodeError``: the message becomes a
+dead letter (:func:`dead_letter`), as a bad MQTT payload does.
 """
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable
 from dataclasses import replace
 from typing import Any
 
 from drones.mavlink import mavutil
-from telemetry.records import DroneState, MissionEvent, Record
+from telemetry.errors import DecodeError
+from telemetry.records import DeadLetter, DroneState, MissionEvent, Record
 
 Converter = Callable[[Any, int, str], Record | None]
+_MIN_MS = 946_684_800_000  # 2000-01-01, as for MQTT timestamps
+_MAX_MS = 4_102_444_800_000  # 2100-01-01
+
+
+def _within(name: str, value: float, lo: float, hi: float) -> float:
+    if not lo <= value <= hi:  # also refuses NaN
+        raise DecodeError("out_of_range", f"{name}={value} outside [{lo}, {hi}]")
+    return value
+
+
+def _battery_pct(msg: Any) -> float | None:
+    """``battery_remaining``: -1 (any negative) is unknown; above 100 % is impossible."""
+    if msg.battery_remaining < 0:
+        return None
+    return float(_within("battery_remaining", msg.battery_remaining, 0, 100))
+
+
+def _known(state: DroneState) -> DroneState | None:
+    return state if state.to_point().fields else None
 
 
 def _heartbeat(msg: Any, t: int, mission: str) -> Record | None:
@@ -28,40 +52,47 @@ def _global_position_int(msg: Any, t: int, mission: str) -> Record | None:
     return DroneState(
         msg.get_srcSystem(),
         t,
-        lat=msg.lat / 1e7,
-        lon=msg.lon / 1e7,
+        lat=_within("lat", msg.lat, -900_000_000, 900_000_000) / 1e7,
+        lon=_within("lon", msg.lon, -1_800_000_000, 1_800_000_000) / 1e7,
         alt_msl_m=msg.alt / 1000,
         alt_rel_m=msg.relative_alt / 1000,
-        heading_deg=None if msg.hdg == 65535 else msg.hdg / 100,
+        heading_deg=None if msg.hdg == 65535 else _within("hdg", msg.hdg, 0, 35_999) / 100,
     )
 
 
 def _sys_status(msg: Any, t: int, mission: str) -> Record | None:
-    return DroneState(
-        msg.get_srcSystem(),
-        t,
-        voltage_v=None if msg.voltage_battery in (0, 65535) else msg.voltage_battery / 1000,
-        battery_pct=None if msg.battery_remaining < 0 else float(msg.battery_remaining),
+    return _known(
+        DroneState(
+            msg.get_srcSystem(),
+            t,
+            voltage_v=None if msg.voltage_battery in (0, 65535) else msg.voltage_battery / 1000,
+            battery_pct=_battery_pct(msg),
+        )
     )
 
 
 def _battery_status(msg: Any, t: int, mission: str) -> Record | None:
     cells = [v for v in msg.voltages if v != 65535]
-    return DroneState(
-        msg.get_srcSystem(),
-        t,
-        voltage_v=sum(cells) / 1000 if cells else None,
-        battery_pct=None if msg.battery_remaining < 0 else float(msg.battery_remaining),
+    return _known(
+        DroneState(
+            msg.get_srcSystem(),
+            t,
+            voltage_v=sum(cells) / 1000 if cells else None,
+            battery_pct=_battery_pct(msg),
+        )
     )
 
 
 def _gps_raw_int(msg: Any, t: int, mission: str) -> Record | None:
     sats = None if msg.satellites_visible == 255 else int(msg.satellites_visible)
-    return DroneState(msg.get_srcSystem(), t, gps_fix=int(msg.fix_type), satellites=sats)
+    fix = int(_within("fix_type", msg.fix_type, 0, max(mavutil().mavlink.enums["GPS_FIX_TYPE"])))
+    return DroneState(msg.get_srcSystem(), t, gps_fix=fix, satellites=sats)
 
 
 def _vfr_hud(msg: Any, t: int, mission: str) -> Record | None:
-    return DroneState(msg.get_srcSystem(), t, groundspeed_ms=float(msg.groundspeed))
+    if math.isnan(msg.groundspeed):
+        return None  # unknown, and the only field we keep of VFR_HUD
+    return DroneState(msg.get_srcSystem(), t, groundspeed_ms=_within("groundspeed", msg.groundspeed, 0, 1e4))
 
 
 def _mission_current(msg: Any, t: int, mission: str) -> Record | None:
@@ -91,9 +122,23 @@ CONVERTERS: dict[str, Converter] = {
 
 
 def convert(msg: Any, time_ms: int, mission: str = "unassigned") -> Record | None:
-    """The record of one message, or None for messages we do not store."""
+    """The record of one message, or None for messages we do not store.
+
+    Raises :class:`DecodeError` for a message with an impossible value, or a time (a .tlog's)
+    outside 2000..2100.
+    """
     fn = CONVERTERS.get(msg.get_type())
-    return fn(msg, time_ms, mission) if fn is not None else None
+    if fn is None:
+        return None
+    if not _MIN_MS <= time_ms < _MAX_MS:
+        raise DecodeError("bad_timestamp", f"time {time_ms} ms is not between 2000 and 2100")
+    return fn(msg, time_ms, mission)
+
+
+def dead_letter(msg: Any, err: DecodeError, received_ms: int, source: str) -> DeadLetter:
+    """The dead letter of a message :func:`convert` refused: its raw packet and the reason."""
+    topic = f"mavlink/{msg.get_srcSystem()}/{msg.get_type()}"
+    return DeadLetter(received_ms, source, topic, bytes(msg.get_msgbuf()), err.reason, err.detail)
 
 
 class EventClock:
