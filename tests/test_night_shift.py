@@ -1,0 +1,79 @@
+"""The sweepers scenario's night shift: each sweeper uploads last night's pass as a backlog, and
+the compliance table judges them at once, end to end over MQTT (real Mosquitto, real app): one
+compliant, one speeding, one off its route, and one sending (declared) GCJ-02 that the service
+converts, so it is judged on its true track."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from zoneinfo import ZoneInfo
+
+import pytest
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from simulators.sensors import SensorFleet
+from telemetry.assets import load_registry, sample_assets_dir
+from telemetry.config import load_settings
+from tests.mqtt_util import publish_all, wait_until
+from tests.servers import Mosquitto
+
+pytestmark = pytest.mark.integration
+AUTH = {"Authorization": "Bearer v-token"}
+
+
+@pytest.fixture
+def client(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp_path / "store")},
+            "spool": {"path": str(tmp_path / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": "night-shift-test"},
+            "mavlink": {"endpoints": []},
+            "api": {"tokens": [{"token": "v-token", "role": "viewer"}]},
+        }
+    )
+    with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        yield c
+
+
+def test_night_shift_is_one_pass_per_sweeper_in_the_window() -> None:
+    now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # 10:00 in Ningbo: last night is today's
+    shift = SensorFleet("mqtt://127.0.0.1:1", scenario="sweepers").night_shift(now)
+    vehicles = {topic.split("/")[3] for topic, _ in shift}
+    assert vehicles == {"SW001", "SW002", "SW003", "SW004"}  # sweepers only, not the truck
+    for _, fixes in shift:
+        times = [datetime.fromisoformat(f["ts"]).astimezone(ZoneInfo("Asia/Shanghai")) for f in fixes]
+        assert times[0].strftime("%F %H:%M") == "2026-11-25 00:30"
+        assert times[-1].hour < 6  # inside the 00:00-06:30 window
+        assert len(fixes) <= 2000
+    early = datetime(2026, 11, 24, 16, 40, tzinfo=UTC)  # 00:40 local: tonight's pass is not over
+    first = SensorFleet("mqtt://127.0.0.1:1", scenario="sweepers").night_shift(early)[0][1][0]
+    assert first["ts"].startswith("2026-11-23T16:30")  # so it is yesterday's
+
+
+def test_the_compliance_table_judges_the_night_shift(client: TestClient, mosquitto: Mosquitto) -> None:
+    now = datetime.now(UTC)
+    shift = SensorFleet(mosquitto.url, scenario="sweepers").night_shift(now)
+    publish_all(mosquitto.url, shift)
+    date = datetime.fromisoformat(shift[0][1][0]["ts"]).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%F")
+    expected = sum(len(fixes) for _, fixes in shift)
+
+    def stored() -> int:
+        rows = client.get("/api/v1/series/vehicle_position?fn=count&field=speed_kmh", headers=AUTH).json()
+        return int(rows["items"][0]["speed_kmh"]) if rows["items"] else 0
+
+    wait_until(lambda: stored() >= expected, 30, "the night shift stored")
+    table = client.get(f"/api/v1/sanitation/compliance?date={date}", headers=AUTH).json()["items"]
+    by_vehicle = {c["vehicle"]: c for c in table}
+    assert by_vehicle["SW001"]["compliant"] is True
+    assert by_vehicle["SW001"]["valid_passes"] >= 1
+    assert by_vehicle["SW002"]["compliant"] is False
+    assert by_vehicle["SW002"]["overspeed_ratio"] > 0.9
+    assert by_vehicle["SW003"]["compliant"] is False
+    assert by_vehicle["SW003"]["off_route_s"] > 0
+    # SW004 declares its GCJ-02 coordinates ("crs"): converted to WGS 84 on intake, it is on route
+    assert by_vehicle["SW004"]["compliant"] is True
