@@ -90,6 +90,7 @@ class MqttCollector:
         self._generation = 0
         self._unacked = 0
         self._client: mqtt.Client | None = None
+        self._refused = ""  # the broker's reason while it refuses our CONNECT (bad password, ACL)
 
     # --- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -141,9 +142,11 @@ class MqttCollector:
         self, client: mqtt.Client, userdata: Any, flags: Any, reason: Any, properties: Any
     ) -> None:
         if reason.is_failure:
+            self._refused = str(reason)
             self._health.set("mqtt", "down", f"connection refused: {reason}")
             log.warning("MQTT connection refused: %s", reason)
             return
+        self._refused = ""
         with self._acked:
             self._generation += 1
             self._unacked = 0
@@ -162,7 +165,9 @@ class MqttCollector:
         self._metrics.mqtt_connected.set(0)
         if self._stop.is_set():
             return
-        if self._health.set("mqtt", "down", f"disconnected: {reason}; reconnecting"):
+        # A refused CONNECT is followed by a disconnect ("Protocol error"): keep the real reason.
+        why = f"connection refused: {self._refused}" if self._refused else f"disconnected: {reason}"
+        if self._health.set("mqtt", "down", f"{why}; reconnecting"):
             log.warning("MQTT disconnected (%s); paho reconnects with back-off", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:

@@ -37,7 +37,9 @@ class Mosquitto:
     """A Mosquitto broker in a temporary folder. ``restart()`` keeps its port and, with
     persistence on, its sessions and queued messages (saved on SIGTERM)."""
 
-    def __init__(self, workdir: Path, *, persistence: bool = True) -> None:
+    def __init__(
+        self, workdir: Path, *, persistence: bool = True, anonymous: bool = True, extra_conf: str = ""
+    ) -> None:
         binary = find_binary("mosquitto")
         if binary is None:
             raise RuntimeError("mosquitto is not installed: apt-get install mosquitto (make test does)")
@@ -48,7 +50,7 @@ class Mosquitto:
         self.conf = self.dir / "mosquitto.conf"
         self.conf.write_text(
             f"listener {self.port} 127.0.0.1\n"
-            "allow_anonymous true\n"
+            f"allow_anonymous {'true' if anonymous else 'false'}\n"
             # Running as root, Mosquitto would switch to its own user and fail to save its
             # persistence file in our temporary folder.
             "user root\n"
@@ -59,7 +61,8 @@ class Mosquitto:
             f"persistence_location {self.dir}/\n"
             "log_dest stderr\n"
             "log_type error\n"
-            "log_type warning\n"
+            "log_type warning\n" + extra_conf
+            # Listener options (TLS) apply to the one listener above; password_file, acl_file.
         )
         self.proc: subprocess.Popen[bytes] | None = None
 
