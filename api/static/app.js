@@ -277,7 +277,7 @@ function renderAlerts() {
   $("#alert-count").textContent = state.alerts.length;
   const items = state.alerts.map((a) =>
     el("li", { "data-id": a.id, "data-kind": a.kind },
-      el("span", { class: `badge level-${a.level}` }, a.level),
+      el("span", { class: `badge level-${a.level}` }, a.level || "alert"),
       el("b", {}, `${a.kind} ${a.subject}`),
       el("span", { class: "reason" }, a.reason),
       el("span", { class: "sub" }, time(a.raised_at)),
