@@ -136,6 +136,7 @@ def test_a_pilot_plans_launches_and_follows_a_hotspot_mission(page: Page, demo: 
     expect(page.locator("#mission")).to_be_visible()
     expect(page.locator("#mission-state")).to_have_text("planned")
     expect(page.locator("#map path.mission-path")).to_have_count(1)
+    expect(page.locator("#mission-checks")).to_contain_text("DEM haishu_dem.tif")  # the demo's terrain
     expect(page.locator("#launch")).to_be_disabled()  # not uploaded yet
     if page.locator("#approval-row").is_visible():  # the city lies in ZSNB's protection zone
         page.fill("#approval-id", "UOM-2026-0412")
