@@ -6,16 +6,17 @@ with the key's path and the reason. Never instantiated at import time: call :fun
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_origin
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
-from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict
+from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from telemetry.errors import ConfigError
 
@@ -32,7 +33,8 @@ Role = Literal["viewer", "manager", "pilot", "admin"]
 
 
 class _Section(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+    # allow_inf_nan: `inf` and `nan` are valid TOML floats but no timeout, threshold or limit
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SiteConfig(_Section):
@@ -326,6 +328,25 @@ def _unknown_env(environ: Mapping[str, str]) -> list[tuple[str, str]]:
     return problems
 
 
+def _bad_json_env(environ: Mapping[str, str]) -> list[tuple[str, str]]:
+    """Lists and tables come from the environment as JSON: name the key whose JSON is broken
+    (pydantic-settings would only say which section)."""
+    problems = []
+    for name, value in environ.items():
+        section, _, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
+        if not name.startswith(ENV_PREFIX) or section not in _SECTIONS or "__" in key:
+            continue  # deeper names (TELEMETRY_API__TOKENS__0) address parts, not JSON
+        model = Settings.model_fields[section].annotation
+        field = model.model_fields.get(key) if isinstance(model, type) else None
+        kind = get_origin(field.annotation) or field.annotation if field is not None else None
+        if kind in (list, dict) or (isinstance(kind, type) and issubclass(kind, BaseModel)):
+            try:
+                json.loads(value)
+            except ValueError as exc:
+                problems.append((f"{section}.{key}", f"{name} is not valid JSON: {exc}"))
+    return problems
+
+
 def _format(exc: ValidationError, source: str) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
@@ -350,17 +371,29 @@ def load_settings(path: str | Path | None = None, *, overrides: dict[str, Any] |
             data = tomllib.loads(Path(path).read_text(encoding="utf-8"))
         except FileNotFoundError as exc:
             raise ConfigError([(str(path), "file not found")]) from exc
+        except OSError as exc:  # a directory, no permission
+            raise ConfigError([(str(path), f"cannot read: {exc.strerror or exc}")]) from exc
         except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
             raise ConfigError([(str(path), f"not valid TOML: {exc}")]) from exc
     for section, values in (overrides or {}).items():
-        data.setdefault(section, {}).update(values)
-    problems = _unknown_env(os.environ)
+        if not isinstance(data.setdefault(section, {}), dict):
+            raise ConfigError([(section, f"expected a table (from {source})")])
+        data[section].update(values)
+    problems = _unknown_env(os.environ) or _bad_json_env(os.environ)
     if problems:
         raise ConfigError(problems)
+    # Unknown top-level keys are reported here: Settings(**data) would take `_env_prefix`,
+    # `_secrets_dir` and the like as pydantic-settings options instead of refusing them.
+    unknown = [(key, f"unknown key (from {source})") for key in data if key not in _SECTIONS]
     try:
-        return Settings(**data)
+        settings = Settings(**{k: v for k, v in data.items() if k in _SECTIONS})
     except ValidationError as exc:
-        raise ConfigError(_format(exc, f"from {source} or {ENV_PREFIX}* variables")) from exc
+        raise ConfigError(unknown + _format(exc, f"from {source} or {ENV_PREFIX}* variables")) from exc
+    except SettingsError as exc:  # a value of the environment pydantic-settings cannot parse
+        raise ConfigError([*unknown, ("(environment)", str(exc))]) from exc
+    if unknown:
+        raise ConfigError(unknown)
+    return settings
 
 
 def production_problems(settings: Settings) -> list[tuple[str, str]]:
