@@ -13,10 +13,8 @@ from pathlib import Path
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from api.routes_dashboard import STATIC
-from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import load_settings
+from tests.apps import app_client
 from tests.mqtt_util import publish_all, wait_until
 from tests.servers import Mosquitto
 
@@ -26,17 +24,7 @@ TOKENS = {"viewer": "v-token", "manager": "m-token", "pilot": "p-token", "admin"
 
 @pytest.fixture
 def client(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
-    settings = load_settings(
-        overrides={
-            "store": {"path": str(tmp_path / "store")},
-            "spool": {"path": str(tmp_path / "spool")},
-            "mqtt": {"url": mosquitto.url, "client_id": "dashboard-test"},
-            "mavlink": {"endpoints": []},
-            "api": {"tokens": [{"token": t, "role": r} for r, t in TOKENS.items()]},
-        }
-    )
-    with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
-        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+    with app_client(mosquitto, tmp_path, {t: r for r, t in TOKENS.items()}, "dashboard-test") as c:
         yield c
 
 

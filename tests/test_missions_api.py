@@ -12,6 +12,7 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import load_settings
+from tests.apps import app_client
 from tests.mqtt_util import wait_until
 from tests.servers import Mosquitto
 
@@ -23,17 +24,7 @@ P01 = [[121.40, 29.87], [121.45, 29.87], [121.45, 29.90], [121.40, 29.90], [121.
 
 @pytest.fixture
 def client(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
-    settings = load_settings(
-        overrides={
-            "store": {"path": str(tmp_path / "store")},
-            "spool": {"path": str(tmp_path / "spool")},
-            "mqtt": {"url": mosquitto.url, "client_id": "missions-test"},
-            "mavlink": {"endpoints": []},
-            "api": {"tokens": [{"token": "p", "role": "pilot"}, {"token": "v", "role": "viewer"}]},
-        }
-    )
-    with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
-        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+    with app_client(mosquitto, tmp_path, {"p": "pilot", "v": "viewer"}, "missions-test") as c:
         yield c
 
 

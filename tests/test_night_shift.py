@@ -13,10 +13,8 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
-from api.app import create_app
 from simulators.sensors import SensorFleet
-from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import load_settings
+from tests.apps import app_client
 from tests.mqtt_util import publish_all, wait_until
 from tests.servers import Mosquitto
 
@@ -26,17 +24,7 @@ AUTH = {"Authorization": "Bearer v-token"}
 
 @pytest.fixture
 def client(mosquitto: Mosquitto, tmp_path: Path) -> Iterator[TestClient]:
-    settings = load_settings(
-        overrides={
-            "store": {"path": str(tmp_path / "store")},
-            "spool": {"path": str(tmp_path / "spool")},
-            "mqtt": {"url": mosquitto.url, "client_id": "night-shift-test"},
-            "mavlink": {"endpoints": []},
-            "api": {"tokens": [{"token": "v-token", "role": "viewer"}]},
-        }
-    )
-    with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
-        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+    with app_client(mosquitto, tmp_path, {"v-token": "viewer"}, "night-shift-test") as c:
         yield c
 
 

@@ -1,0 +1,35 @@
+"""The service as the API tests use it: the real app on the embedded store in a temporary folder,
+the real broker, no MAVLink endpoint, the given tokens; ready before it is handed over."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+from pathlib import Path
+
+from fastapi.testclient import TestClient
+
+from api.app import create_app
+from telemetry.assets import load_registry, sample_assets_dir
+from telemetry.config import load_settings
+from tests.mqtt_util import wait_until
+from tests.servers import Mosquitto
+
+
+@contextlib.contextmanager
+def app_client(
+    mosquitto: Mosquitto, folder: Path, tokens: dict[str, str], client_id: str
+) -> Iterator[TestClient]:
+    """``tokens`` maps each token to its role."""
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(folder / "store")},
+            "spool": {"path": str(folder / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": client_id},
+            "mavlink": {"endpoints": []},
+            "api": {"tokens": [{"token": t, "role": r} for t, r in tokens.items()]},
+        }
+    )
+    with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        yield c
