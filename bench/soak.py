@@ -1,10 +1,13 @@
 """Soak: the running service (`telemetry serve`, embedded store) fed 2,000 msg/s for 30 minutes
-through a real Mosquitto, its resident memory (RSS) sampled after a warm-up, periodically and at
-the end. Reports the growth from the first sample after warm-up to the last; target ≤ 10 %.
-Also checks that every message published was stored (the written counter on /metrics).
+through a real Mosquitto, its resident memory (RSS) sampled every 15 s after a warm-up. Target:
+growth ≤ 10 %, measured as the highest RSS of the last window over the highest of the first
+window after the warm-up. Windows, not single samples: DuckDB's memory is a sawtooth (its index
+and table buffers grow by ~30 MiB until the WAL is checkpointed, about every 550k rows, 4.5
+minutes at 2,000 msg/s), so two single samples can differ by ±10 % with nothing leaking.
+Also checks that the store holds every message published (counted through the API).
 Not part of CI: `make soak` runs the 30 minutes; `--minutes 3` a short check.
 
-    python bench/soak.py [--minutes 30] [--rate 2000] [--warmup-s 60] [--sample-s 30] [--qos 1]
+    python bench/soak.py [--minutes 30] [--rate 2000] [--warmup-s 300] [--window-s 300] [--qos 1]
 
 The load is gauge telemetry (CONTRACT §2) of four gauges, each from its own C publisher
 (`mosquitto_pub -l`) fed at a quarter of the rate; every message has its own timestamp, so the
@@ -117,8 +120,9 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("--minutes", type=float, default=30.0)
     ap.add_argument("--rate", type=int, default=2000, help="messages per second")
-    ap.add_argument("--warmup-s", type=float, default=60.0, help="seconds before the first RSS sample")
-    ap.add_argument("--sample-s", type=float, default=30.0, help="seconds between RSS samples")
+    ap.add_argument("--warmup-s", type=float, default=300.0, help="seconds before the first RSS sample")
+    ap.add_argument("--window-s", type=float, default=300.0, help="the first and last windows compared")
+    ap.add_argument("--sample-s", type=float, default=15.0, help="seconds between RSS samples")
     ap.add_argument("--qos", type=int, choices=(0, 1), default=1)
     args = ap.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
@@ -167,20 +171,24 @@ def main() -> None:
             serve.terminate()
             serve.wait(60)
             broker.stop()
-    (t0, rss0), (t1, rss1) = samples[0], samples[-1]
+    (t0, _), (t1, _) = samples[0], samples[-1]
+    window = min(args.window_s, (t1 - t0) / 3)  # a short run: a third of what was sampled
+    rss0 = max(r for t, r in samples if t <= t0 + window)
+    rss1 = max(r for t, r in samples if t >= t1 - window)
     peak = max(r for _, r in samples)
     growth = (rss1 - rss0) / rss0
     rate = load.sent / (args.minutes * 60)
     print(f"soak: {args.minutes:g} min at {rate:,.0f} msg/s (QoS {args.qos}), {load.sent:,} messages, "
           f"{stored:,.0f} stored")  # fmt: skip
-    print(f"  RSS after warm-up (t={t0:.0f} s) {rss0 / 2**20:.1f} MiB, at the end (t={t1:.0f} s) "
-          f"{rss1 / 2**20:.1f} MiB, peak {peak / 2**20:.1f} MiB")  # fmt: skip
+    print(f"  highest RSS in t={t0:.0f}-{t0 + window:.0f} s {rss0 / 2**20:.1f} MiB, in "
+          f"t={t1 - window:.0f}-{t1:.0f} s {rss1 / 2**20:.1f} MiB; peak {peak / 2**20:.1f} MiB; "
+          f"first sample {samples[0][1] / 2**20:.1f}, last {samples[-1][1] / 2**20:.1f} MiB")  # fmt: skip
     met = growth <= 0.10 and stored >= load.sent
     print(f"  growth {growth:+.1%} (target <= 10 %: {'met' if growth <= 0.10 else 'NOT met'}); "
           f"all stored: {stored >= load.sent}")  # fmt: skip
     _common.report(
         f"soak, {args.minutes:g} min at {rate:,.0f} msg/s through `telemetry serve` (embedded store)",
-        f"RSS {rss0 / 2**20:.0f} → {rss1 / 2**20:.0f} MiB ({growth:+.1%}), "
+        f"RSS peak {rss0 / 2**20:.0f} → {rss1 / 2**20:.0f} MiB ({growth:+.1%}), "
         f"{stored:,.0f}/{load.sent:,} stored",
         "", "", "growth <= 10 %", met,
     )  # fmt: skip
