@@ -9,7 +9,7 @@ from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
 from api.auth import TokenBook
-from api.errors import install_error_handlers
+from api.errors import API_ERRORS, install_error_handlers
 from api.limits import install_limits
 from api.routes_alerts import router as alerts_router
 from api.routes_dashboard import STATIC
@@ -43,13 +43,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None, workers:
     install_limits(app, settings.api, app.state.tokens)
     install_error_handlers(app)
     app.include_router(health_router)
-    app.include_router(data_router)
-    app.include_router(drones_router)
-    app.include_router(alerts_router)
-    app.include_router(toilets_router)
-    app.include_router(sanitation_router)
-    app.include_router(missions_router)
-    app.include_router(events_router)
-    app.include_router(dashboard_router)
+    for router in (data_router, drones_router, alerts_router, toilets_router, sanitation_router,
+                   missions_router, events_router, dashboard_router):  # fmt: skip
+        app.include_router(router, responses=API_ERRORS)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
@@ -16,6 +18,40 @@ _CODES = {400: "bad_request", 401: "unauthorized", 403: "forbidden", 404: "not_f
 
 def error_body(status: int, message: str, code: str | None = None) -> dict[str, dict[str, str]]:
     return {"error": {"code": code or _CODES.get(status, "error"), "message": message}}
+
+
+# The body of every error answer, documented inline so that it stays JSON on routes whose own
+# answer is another media type (a model here would be documented under the route's type).
+ERROR_SCHEMA = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {"code": {"type": "string"}, "message": {"type": "string"}},
+        }
+    },
+}
+
+
+_WHY = {400: "a parameter that cannot be used as given", 401: "no valid bearer token",
+        403: "the token's role may not do this", 404: "no such resource", 409: "not possible in this state",
+        413: "request body over [api] max_body_bytes", 422: "a request that does not match this schema",
+        429: "over the rate limit (Retry-After says when)", 503: "the store is unavailable"}  # fmt: skip
+
+
+def error_responses(*statuses: int) -> dict[int | str, dict[str, Any]]:
+    """``responses=`` documentation of these error statuses, with the shared error body."""
+    return {
+        s: {"description": _WHY[s], "content": {"application/json": {"schema": ERROR_SCHEMA}}}
+        for s in statuses
+    }
+
+
+# What any /api/ route may answer besides its own: auth (CONTRACT §6), the limits, validation and
+# a store outage. Routes add the statuses only they give (400, 404, 409).
+API_ERRORS = error_responses(401, 403, 413, 422, 429, 503)
 
 
 class ApiError(Exception):

@@ -8,7 +8,7 @@ from typing import Any, Literal
 from fastapi import APIRouter, Request
 
 from api.auth import Manager, Reader
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.routes_data import Collection
 from api.runtime import runtime_of
 from api.views import alert_json, gauges_geojson
@@ -26,7 +26,7 @@ async def alerts(
     return Collection(items=items, count=len(items))
 
 
-@router.post("/alerts/{alert_id}/ack", responses={404: {"description": "no such alert"}})
+@router.post("/alerts/{alert_id}/ack", responses=error_responses(404))
 async def acknowledge(request: Request, user: Manager, alert_id: str) -> dict[str, Any]:
     """Record who acknowledged the alert and when (manager role). Acknowledging twice keeps the
     first acknowledgement."""

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query, Request
 from pydantic import BaseModel
 
 from api.auth import Admin, Reader
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.params import iso, parse_duration_ms, parse_time_ms
 from api.runtime import runtime_of
 from telemetry.queries import AGGREGATES, AggregateFn, SeriesQuery
@@ -22,7 +22,7 @@ class Collection(BaseModel):
     count: int
 
 
-@router.get("/devices", response_model=Collection)
+@router.get("/devices", response_model=Collection, responses=error_responses(400))
 async def devices(request: Request, user: Reader, kind: str | None = None) -> Collection:
     """Known devices (registered or seen) with their last-seen time and last values."""
     if kind is not None and kind not in KIND_MEASUREMENT:
@@ -49,7 +49,7 @@ async def devices(request: Request, user: Reader, kind: str | None = None) -> Co
     return Collection(items=items, count=len(items))
 
 
-@router.get("/series/{measurement}", response_model=Collection)
+@router.get("/series/{measurement}", response_model=Collection, responses=error_responses(400, 404))
 async def series(
     request: Request,
     user: Reader,

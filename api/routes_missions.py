@@ -13,7 +13,7 @@ from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Pilot, Reader
-from api.errors import ApiError
+from api.errors import ApiError, error_responses
 from api.runtime import runtime_of
 from drones.formats import MissionFormatError
 from drones.mission_service import Mission
@@ -27,15 +27,20 @@ log = logging.getLogger("telemetry.missions")
 RANK = {"yellow": 1, "red": 2}
 
 
+# A position is [lon, lat] in range: JSON's 1e400 parses as infinity, and a planner given one
+# (or an empty ring) failed with a 500 (found by tests/test_fuzz_api.py).
+Position = tuple[Annotated[float, Field(ge=-180, le=180)], Annotated[float, Field(ge=-90, le=90)]]
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="forbid")
     speed_ms: float | None = Field(None, gt=0, le=30)
-    home: tuple[float, float] | None = None  # lon, lat
+    home: Position | None = None  # lon, lat
 
 
 class Polygon(BaseModel):
     type: Literal["Polygon"]
-    coordinates: list[list[tuple[float, float]]] = Field(min_length=1)
+    coordinates: list[Annotated[list[Position], Field(min_length=4)]] = Field(min_length=1)  # GeoJSON rings
 
 
 class CameraModel(BaseModel):
@@ -64,7 +69,7 @@ class HotspotsRequest(_Body):
 
 class PointsRequest(_Body):
     type: Literal["points"]
-    points: list[tuple[float, float]] = Field(min_length=1)
+    points: list[Position] = Field(min_length=1)
     altitude_agl_m: float = Field(gt=0, le=500)
     loiter_s: float | None = Field(None, ge=0)
 
@@ -92,7 +97,7 @@ def _mission(request: Request, mission_id: str) -> Mission:
     return planner.missions[mission_id]
 
 
-@router.post("/missions", status_code=201)
+@router.post("/missions", status_code=201, responses=error_responses(400))
 async def plan_mission(
     request: Request, user: Pilot, body: Annotated[MissionRequest, Body()]
 ) -> dict[str, Any]:
@@ -124,7 +129,7 @@ async def plan_mission(
     return mission.to_json()
 
 
-@router.get("/missions/{mission_id}.plan")
+@router.get("/missions/{mission_id}.plan", responses=error_responses(404))
 async def mission_plan_file(request: Request, user: Reader, mission_id: str) -> JSONResponse:
     """The mission as a QGroundControl .plan."""
     m = _mission(request, mission_id)
@@ -132,7 +137,9 @@ async def mission_plan_file(request: Request, user: Reader, mission_id: str) -> 
     return JSONResponse(m.plan_file(), headers=headers)
 
 
-@router.get("/missions/{mission_id}.waypoints", response_class=PlainTextResponse)
+@router.get(
+    "/missions/{mission_id}.waypoints", response_class=PlainTextResponse, responses=error_responses(404)
+)
 async def mission_waypoints_file(request: Request, user: Reader, mission_id: str) -> PlainTextResponse:
     """The mission as a QGC WPL 110 .waypoints file."""
     m = _mission(request, mission_id)
@@ -141,12 +148,12 @@ async def mission_waypoints_file(request: Request, user: Reader, mission_id: str
     )
 
 
-@router.get("/missions/{mission_id}")
+@router.get("/missions/{mission_id}", responses=error_responses(404))
 async def get_mission(request: Request, user: Reader, mission_id: str) -> dict[str, Any]:
     return _mission(request, mission_id).to_json()
 
 
-@router.post("/missions/{mission_id}/approval")
+@router.post("/missions/{mission_id}/approval", responses=error_responses(400, 404))
 async def approve(request: Request, user: Pilot, mission_id: str, body: ApprovalRequest) -> dict[str, Any]:
     """Record the airspace approval a controlled-area mission needs before it may start."""
     _mission(request, mission_id)
@@ -169,7 +176,7 @@ async def _event(request: Request, m: Mission, drone: int, event: str, detail: s
         await rt.submit(Envelope("missions", Decoded(records=(record,))))
 
 
-@router.post("/missions/{mission_id}/upload")
+@router.post("/missions/{mission_id}/upload", responses=error_responses(400, 404, 409))
 async def upload_mission(
     request: Request, user: Pilot, mission_id: str, body: UploadRequest
 ) -> dict[str, Any]:
@@ -200,7 +207,7 @@ async def upload_mission(
     return {"ok": result.ok and verified, "items": result.items, "verified": verified, "error": result.error}
 
 
-@router.post("/missions/{mission_id}/start")
+@router.post("/missions/{mission_id}/start", responses=error_responses(404, 409))
 async def start_mission(request: Request, user: Pilot, mission_id: str) -> dict[str, Any]:
     """Mode AUTO, arm, MISSION_START, for an uploaded, verified, flyable and (where controlled
     airspace asks for it) approved mission."""

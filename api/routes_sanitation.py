@@ -10,6 +10,7 @@ from fastapi import APIRouter, Query, Request
 from fastapi.responses import Response
 
 from api.auth import Reader
+from api.errors import error_responses
 from api.params import day_bounds
 from api.routes_data import Collection
 from api.runtime import runtime_of
@@ -25,7 +26,10 @@ COLUMNS = (
 @router.get(
     "/sanitation/compliance",
     response_model=Collection,
-    responses={200: {"content": {"text/csv": {}}, "description": "JSON, or CSV for Accept: text/csv"}},
+    responses={
+        200: {"content": {"text/csv": {}}, "description": "JSON, or CSV for Accept: text/csv"},
+        **error_responses(400),
+    },
 )
 async def compliance(
     request: Request,

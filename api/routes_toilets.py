@@ -7,6 +7,7 @@ from typing import Annotated, Any
 from fastapi import APIRouter, Query, Request
 
 from api.auth import Reader
+from api.errors import error_responses
 from api.params import day_bounds
 from api.routes_data import Collection
 from api.runtime import runtime_of
@@ -16,7 +17,7 @@ router = APIRouter(prefix="/api/v1", tags=["toilets"])
 HOUR_MS = 3_600_000
 
 
-@router.get("/toilets/metrics", response_model=Collection)
+@router.get("/toilets/metrics", response_model=Collection, responses=error_responses(400))
 async def toilet_metrics(
     request: Request,
     user: Reader,

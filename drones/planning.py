@@ -57,6 +57,9 @@ def _local(lat0: float, lon0: float) -> tuple[Transformer, Transformer]:
     )
 
 
+MAX_LANES = 2000
+
+
 def _speed(speed_ms: float) -> MissionItem:
     return item(DO_CHANGE_SPEED, 0.0, 0.0, 0.0, FRAME_MISSION, 1.0, speed_ms, -1.0, 0.0)
 
@@ -86,6 +89,15 @@ def survey(
     width, height = camera.footprint_m(altitude_agl_m)
     spacing = width * (1 - side_overlap)
     trigger = height * (1 - front_overlap)
+    # Refused before the lane search, which loops once per lane (found by tests/test_fuzz_api.py:
+    # a 1e-300 m altitude never ended, a flat ring had no lane at all, a bow tie broke GEOS).
+    minx, miny, maxx, maxy = area.bounds
+    if not (area.is_valid and area.area > 0):
+        raise ValueError("the survey area is not a simple polygon with an area")
+    if not spacing > 0 or math.hypot(maxx - minx, maxy - miny) / spacing > MAX_LANES:
+        raise ValueError(
+            f"the survey would need more than {MAX_LANES} lanes: a smaller area or a higher altitude"
+        )
 
     def lanes_at(angle: float) -> list[tuple[tuple[float, float], tuple[float, float]]]:
         rotated = affinity.rotate(area, -angle, origin=(0, 0))
@@ -102,6 +114,8 @@ def survey(
 
     angle = angle_deg if angle_deg is not None else min(range(0, 180, 5), key=lambda a: (len(lanes_at(a)), a))
     lanes = lanes_at(angle)
+    if not lanes:
+        raise ValueError("the survey area is narrower than one lane")
     path: list[tuple[float, float]] = []
     for k, (a, b) in enumerate(lanes):
         path += [a, b] if k % 2 == 0 else [b, a]

@@ -1,0 +1,128 @@
+"""Schemathesis over the HTTP API: requests generated from ``/openapi.json`` (valid and invalid),
+sent with each role's token and with none, to the real app (its lifespan running: embedded store,
+MQTT collector on a real Mosquitto, MAVLink endpoint). No answer is a 500; every status code and
+every response body is the one the OpenAPI documents.
+
+Excluded: ``GET /api/v1/events`` (Server-Sent Events: a response that streams for ``max_s``
+seconds cannot be fuzzed request by request). Mission upload and start are fuzzed: without a
+connected drone they answer 404/409 at once (checked below).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+import schemathesis
+from fastapi.testclient import TestClient
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+)
+
+from api.app import create_app
+from drones.planning import survey
+from telemetry.assets import load_registry, sample_assets_dir
+from telemetry.config import load_settings
+from tests.mqtt_util import wait_until
+from tests.servers import Mosquitto, free_udp_port
+
+pytestmark = [pytest.mark.integration, pytest.mark.slow]
+TOKENS = {"viewer": "v-fuzz", "manager": "m-fuzz", "pilot": "p-fuzz", "admin": "a-fuzz"}
+ROLES: list[str | None] = [None, *TOKENS]
+CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance, response_schema_conformance]
+SENT = {"method", "url", "headers", "params", "cookies", "json", "data", "content", "files"}
+
+
+@pytest.fixture(scope="module")
+def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    tmp: Path = tmp_path_factory.mktemp("fuzz-api")
+    broker = Mosquitto(tmp / "mosquitto")
+    broker.start()
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp / "store")},
+            "spool": {"path": str(tmp / "spool")},
+            "mqtt": {"url": broker.url, "client_id": "fuzz-api"},
+            "mavlink": {"endpoints": [f"udpin:127.0.0.1:{free_udp_port()}"]},
+            "api": {
+                "tokens": [{"token": t, "role": r} for r, t in TOKENS.items()],
+                "rate_limit_per_s": 0,  # thousands of requests from one client are the point here
+            },
+        }
+    )
+    try:
+        with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
+            wait_until(lambda: c.get("/readyz").status_code == 200, 15, "readiness")
+            yield c
+    finally:
+        broker.stop()
+
+
+# The OpenAPI document does not depend on the configuration: read it from an app that is never
+# started (no lifespan, no clients), so the operations are known when pytest collects them.
+schema = schemathesis.openapi.from_dict(create_app(load_settings()).openapi()).exclude(path="/api/v1/events")
+
+
+@schema.parametrize()
+@schema.given(role=st.sampled_from(ROLES))
+@settings(
+    max_examples=50,
+    deadline=None,
+    suppress_health_check=[
+        HealthCheck.too_slow,
+        HealthCheck.filter_too_much,
+        HealthCheck.function_scoped_fixture,
+    ],
+)
+def test_no_500_and_every_answer_is_documented(
+    case: schemathesis.Case, client: TestClient, role: str | None
+) -> None:
+    headers = {"Authorization": f"Bearer {TOKENS[role]}"} if role else {}
+    kwargs = case.as_transport_kwargs(base_url="http://testserver", headers=headers)
+    response = client.request(**{k: v for k, v in kwargs.items() if k in SENT})
+    case.validate_response(response, checks=CHECKS)
+
+
+def test_upload_and_start_without_a_drone_answer_4xx_at_once(client: TestClient) -> None:
+    pilot = {"Authorization": f"Bearer {TOKENS['pilot']}"}
+    body = {"type": "points", "points": [[121.55, 29.87], [121.551, 29.871]], "altitude_agl_m": 50}
+    r = client.post("/api/v1/missions", json=body, headers=pilot)
+    assert r.status_code == 201, r.text
+    mission = r.json()["id"]
+    up = client.post(f"/api/v1/missions/{mission}/upload", json={"drone": 7}, headers=pilot)
+    assert (up.status_code, up.json()["error"]["code"]) == (409, "conflict")
+    start = client.post(f"/api/v1/missions/{mission}/start", headers=pilot)
+    assert (start.status_code, start.json()["error"]["code"]) == (409, "conflict")
+    assert client.post("/api/v1/missions/nope/start", headers=pilot).status_code == 404
+
+
+@pytest.mark.parametrize(
+    ("ring", "altitude", "why"),
+    [
+        (
+            [(121.55, 29.87), (121.56, 29.87), (121.56, 29.88), (121.55, 29.88)],
+            1e-300,
+            "lanes",
+        ),  # looped forever
+        ([(121.55, 29.87), (121.56, 29.87), (121.57, 29.87), (121.55, 29.87)], 60, "area"),  # IndexError
+        ([(121.55, 29.87), (121.56, 29.88), (121.56, 29.87), (121.55, 29.88)], 60, "area"),  # a bow tie
+    ],
+)
+def test_surveys_the_fuzzer_broke_are_refused_with_a_reason(
+    ring: list[tuple[float, float]], altitude: float, why: str
+) -> None:
+    with pytest.raises(ValueError, match=why):
+        survey(ring, altitude)
+
+
+def test_an_infinite_coordinate_is_a_422(client: TestClient) -> None:
+    pilot = {"Authorization": f"Bearer {TOKENS['pilot']}", "Content-Type": "application/json"}
+    body = b'{"type": "points", "points": [[1e400, 29.87]], "altitude_agl_m": 50}'  # 1e400 parses as inf
+    r = client.post("/api/v1/missions", content=body, headers=pilot)
+    assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
