@@ -6,18 +6,17 @@ with the key's path and the reason. Never instantiated at import time: call :fun
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import re
 import tomllib
-from collections.abc import Mapping
 from pathlib import Path
-from typing import Any, Literal, get_origin
+from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from telemetry.config_env import env_problems
 from telemetry.errors import ConfigError
 
 ENV_PREFIX = "TELEMETRY_"
@@ -315,38 +314,6 @@ class Settings(BaseSettings):
 _SECTIONS = frozenset(Settings.model_fields)
 
 
-def _unknown_env(environ: Mapping[str, str]) -> list[tuple[str, str]]:
-    problems = []
-    for name in environ:
-        if not name.startswith(ENV_PREFIX):
-            continue
-        section, _, key = name[len(ENV_PREFIX) :].lower().partition("__")
-        if section not in _SECTIONS:
-            problems.append((f"{name}", f"unknown section {section!r}"))
-        elif not key:
-            problems.append((name, "expected TELEMETRY_<SECTION>__<KEY>"))
-    return problems
-
-
-def _bad_json_env(environ: Mapping[str, str]) -> list[tuple[str, str]]:
-    """Lists and tables come from the environment as JSON: name the key whose JSON is broken
-    (pydantic-settings would only say which section)."""
-    problems = []
-    for name, value in environ.items():
-        section, _, key = name.removeprefix(ENV_PREFIX).lower().partition("__")
-        if not name.startswith(ENV_PREFIX) or section not in _SECTIONS or "__" in key:
-            continue  # deeper names (TELEMETRY_API__TOKENS__0) address parts, not JSON
-        model = Settings.model_fields[section].annotation
-        field = model.model_fields.get(key) if isinstance(model, type) else None
-        kind = get_origin(field.annotation) or field.annotation if field is not None else None
-        if kind in (list, dict) or (isinstance(kind, type) and issubclass(kind, BaseModel)):
-            try:
-                json.loads(value)
-            except ValueError as exc:
-                problems.append((f"{section}.{key}", f"{name} is not valid JSON: {exc}"))
-    return problems
-
-
 def _format(exc: ValidationError, source: str) -> list[tuple[str, str]]:
     out = []
     for err in exc.errors():
@@ -379,7 +346,9 @@ def load_settings(path: str | Path | None = None, *, overrides: dict[str, Any] |
         if not isinstance(data.setdefault(section, {}), dict):
             raise ConfigError([(section, f"expected a table (from {source})")])
         data[section].update(values)
-    problems = _unknown_env(os.environ) or _bad_json_env(os.environ)
+    problems = env_problems(
+        os.environ, ENV_PREFIX, {n: f.annotation for n, f in Settings.model_fields.items()}
+    )
     if problems:
         raise ConfigError(problems)
     # Unknown top-level keys are reported here: Settings(**data) would take `_env_prefix`,
