@@ -40,28 +40,34 @@ SENT = {"method", "url", "headers", "params", "cookies", "json", "data", "conten
 
 
 @pytest.fixture(scope="module")
-def client(tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
-    tmp: Path = tmp_path_factory.mktemp("fuzz-api")
-    broker = Mosquitto(tmp / "mosquitto")
-    broker.start()
+def broker(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Mosquitto]:
+    server = Mosquitto(tmp_path_factory.mktemp("fuzz-broker"))
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+def service(broker: Mosquitto, tmp: Path, **api: object) -> TestClient:
     settings = load_settings(
         overrides={
             "store": {"path": str(tmp / "store")},
             "spool": {"path": str(tmp / "spool")},
-            "mqtt": {"url": broker.url, "client_id": "fuzz-api"},
+            "mqtt": {"url": broker.url, "client_id": f"fuzz-api-{tmp.name}"},
             "mavlink": {"endpoints": [f"udpin:127.0.0.1:{free_udp_port()}"]},
-            "api": {
-                "tokens": [{"token": t, "role": r} for r, t in TOKENS.items()],
-                "rate_limit_per_s": 0,  # thousands of requests from one client are the point here
-            },
+            "api": {"tokens": [{"token": t, "role": r} for r, t in TOKENS.items()], **api},
         }
     )
-    try:
-        with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:
-            wait_until(lambda: c.get("/readyz").status_code == 200, 15, "readiness")
-            yield c
-    finally:
-        broker.stop()
+    return TestClient(create_app(settings, registry=load_registry(sample_assets_dir())))
+
+
+@pytest.fixture(scope="module")
+def client(broker: Mosquitto, tmp_path_factory: pytest.TempPathFactory) -> Iterator[TestClient]:
+    # No rate limit: thousands of requests from one client are the point here (429 is checked below).
+    with service(broker, tmp_path_factory.mktemp("fuzz-api"), rate_limit_per_s=0) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 15, "readiness")
+        yield c
 
 
 # The OpenAPI document does not depend on the configuration: read it from an app that is never
@@ -126,3 +132,21 @@ def test_an_infinite_coordinate_is_a_422(client: TestClient) -> None:
     body = b'{"type": "points", "points": [[1e400, 29.87]], "altitude_agl_m": 50}'  # 1e400 parses as inf
     r = client.post("/api/v1/missions", content=body, headers=pilot)
     assert (r.status_code, r.json()["error"]["code"]) == (422, "invalid_request")
+
+
+def test_the_limits_answer_as_documented(broker: Mosquitto, tmp_path: Path) -> None:
+    """413 and 429 are documented on every /api route, with the error body: checked against the
+    OpenAPI by the same schemathesis checks."""
+    viewer = {"Authorization": f"Bearer {TOKENS['viewer']}"}
+    with service(broker, tmp_path, max_body_bytes=1024, rate_limit_per_s=0.001, rate_burst=2) as c:
+        approval = schema["/api/v1/missions/{mission_id}/approval"]["POST"]
+        case = approval.Case(path_parameters={"mission_id": "m1"}, body={"approval_id": "x" * 2000})
+        too_large = c.request(
+            **{k: v for k, v in case.as_transport_kwargs(headers=viewer).items() if k in SENT}
+        )
+        assert too_large.status_code == 413
+        case.validate_response(too_large, checks=CHECKS)
+        devices = schema["/api/v1/devices"]["GET"].Case()
+        answers = [c.get("/api/v1/devices", headers=viewer) for _ in range(3)]
+        assert [r.status_code for r in answers][-1] == 429
+        devices.validate_response(answers[-1], checks=CHECKS)
