@@ -22,7 +22,7 @@ from telemetry.health import Health
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope
 from telemetry.records import Record
-from telemetry.writer import Writer
+from telemetry.writer import Writer, WriterStopped
 
 log = logging.getLogger(__name__)
 
@@ -138,10 +138,20 @@ class Pipeline:
             batch = await self._collect()
             try:
                 await self._write(batch)
+            except WriterStopped:
+                self._abandoned(batch)
+                return
             except asyncio.CancelledError:
                 # Finish this batch so that nothing accepted is left unacknowledged half-way.
-                await asyncio.shield(self._write(batch))
+                try:
+                    await asyncio.shield(self._write(batch))
+                except WriterStopped:
+                    self._abandoned(batch)
                 raise
+
+    def _abandoned(self, batch: list[Envelope]) -> None:
+        pending = len(batch) + len(self._pending)
+        log.warning("stopping with %d messages not durable: unacknowledged, the broker keeps them", pending)
 
     async def drain(self, timeout_s: float = 30.0) -> bool:
         """Close the intake, then wait until everything accepted is written and acknowledged."""
@@ -149,6 +159,7 @@ class Pipeline:
         try:
             await asyncio.wait_for(self._idle.wait(), timeout_s)
         except TimeoutError:
+            self._writer.stop()  # what cannot be made durable now stays unacknowledged
             return False
         return True
 

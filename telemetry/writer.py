@@ -8,11 +8,15 @@ else to the spool, and replay the spool in order once the store answers.
 - A full spool (``max_bytes`` or a full disk) makes :meth:`Writer.write` wait: the pipeline stops
   acknowledging and the broker keeps the backlog (back-pressure). Nothing is dropped.
 - Without a spool, retryable errors are retried with capped, jittered back-off.
+- :meth:`Writer.stop` (the pipeline's drain ran out of time at shutdown) ends that waiting: a
+  write that cannot be made durable now raises :class:`WriterStopped`, so its messages stay
+  unacknowledged and the broker redelivers them after the restart.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import random
 import time
@@ -36,6 +40,10 @@ _BACKOFF_MAX_S = 10.0
 _RETRY_AFTER_MAX_S = 60.0
 
 
+class WriterStopped(Exception):  # noqa: N818 - a state, not an error of the caller
+    """The writer was stopped while a write could not be made durable; nothing was acknowledged."""
+
+
 def _now_ms() -> int:
     return time.time_ns() // 1_000_000
 
@@ -50,6 +58,18 @@ class Writer:
         self._spooled = asyncio.Event()  # set while the spool holds batches
         self._store_failing = False
         self._spool_full = False
+        self._stopped = asyncio.Event()
+
+    def stop(self) -> None:
+        """Give up waiting for the store or the spool (shutdown): see :class:`WriterStopped`."""
+        self._stopped.set()
+
+    async def _pause(self, seconds: float) -> None:
+        """Back-off that ends early, raising :class:`WriterStopped`, when the writer is stopped."""
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._stopped.wait(), seconds)
+        if self._stopped.is_set():
+            raise WriterStopped("stopped while the store and the spool could not take the batch")
 
     async def open(self) -> None:
         if self._spool is not None:
@@ -59,6 +79,7 @@ class Writer:
                 self._spooled.set()
 
     async def close(self) -> None:
+        self.stop()
         if self._io is not None:
             self._io.shutdown(wait=True)
             self._io = None
@@ -114,7 +135,7 @@ class Writer:
                 await self._blocking(lambda: spool.append(points))
             except SpoolFull as exc:  # back-pressure: the caller does not acknowledge meanwhile
                 self._spool_refused(str(exc))
-                await asyncio.sleep(delay)
+                await self._pause(delay)
                 delay = min(delay * 2, 1.0)
                 continue
             self._spool_accepts()
@@ -174,7 +195,7 @@ class Writer:
                 pause = delay * (0.5 + random.random())
                 if exc.retry_after_s is not None:
                     pause = max(pause, min(exc.retry_after_s, _RETRY_AFTER_MAX_S))
-                await asyncio.sleep(pause)
+                await self._pause(pause)
                 delay = min(delay * 2, _BACKOFF_MAX_S)
                 continue
             return
@@ -207,8 +228,11 @@ class Writer:
             if batch is None:
                 self._spooled.clear()
                 continue
-            letters = await self._to_store(list(batch.points), retry=True)
-            await self.write_dead_letters(letters)
+            try:
+                letters = await self._to_store(list(batch.points), retry=True)
+                await self.write_dead_letters(letters)
+            except WriterStopped:
+                return  # shutdown: the batch stays in the spool for the next start
             await self._blocking(lambda b=batch: spool.consume(b))  # type: ignore[misc]
             self._metrics.replayed.inc(len(batch.points))
             self._update_spool_state()

@@ -6,20 +6,24 @@ from __future__ import annotations
 
 import logging
 import re
+import signal
+import subprocess
+import sys
 import time
 from datetime import UTC, datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
 from api.params import iso
 from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import load_settings
+from telemetry.config import load_settings, token_sha256
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Influxd, Mosquitto
+from tests.servers import Influxd, Mosquitto, env_without_telemetry, free_port, wait_port
 from tests.smallfs import fill, small_filesystem
 from tests.test_influx_outages import influx_count
 from tests.test_mqtt_ingest import AUTH, count, gauge_messages, metric, service
@@ -174,3 +178,70 @@ def test_a_full_disk_under_the_spool_holds_input_at_the_broker_and_loses_nothing
         stored_once(influxd, "D01", [*first, *second])
         assert not [r for r in caplog.records if r.exc_info]  # no traceback, per message or at all
         assert len([r for r in caplog.records if "no space left" in r.getMessage().lower()]) == 2
+
+
+def test_sigterm_while_input_is_held_back_exits_and_the_broker_keeps_it(
+    mosquitto: Mosquitto, influxd: Influxd, tmp_path: Path
+) -> None:
+    """influxd down and the spool full: SIGTERM still stops `telemetry serve` cleanly (the drain
+    gives up after its 30 s on what cannot be made durable, unacknowledged), the broker keeps
+    that input, and the next start stores all of it exactly once."""
+    port = free_port()
+    cfg = tmp_path / "telemetry.toml"
+    cfg.write_text(
+        f"""
+[mqtt]
+url = "{mosquitto.url}"
+client_id = "held-back"
+receive_maximum = 50
+[store]
+backend = "influxdb1"
+url = "{influxd.url}"
+[spool]
+path = "{tmp_path / "spool"}"
+max_bytes = 65536
+[api]
+port = {port}
+[[api.tokens]]
+token_sha256 = "{token_sha256("a-long-random-token")}"
+role = "viewer"
+"""
+    )
+    log = (tmp_path / "serve.log").open("ab")
+
+    def serve() -> subprocess.Popen[bytes]:
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--config", str(cfg)],
+            cwd=tmp_path, stdout=log, stderr=log, env=env_without_telemetry(),
+        )  # fmt: skip
+
+    def readyz() -> dict[str, Any]:
+        body: dict[str, Any] = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=5).json()
+        return body
+
+    msgs = gauge_messages("H01", 2000)  # about 700 fit in the spool
+    proc = serve()
+    try:
+        wait_port(port, 30)
+        wait_until(lambda: readyz()["status"] == "ready", 20, "readiness")
+        influxd.stop()
+        publish_all(mosquitto.url, msgs)
+        wait_until(lambda: readyz()["components"]["spool"]["state"] == "down", 30, "spool full")
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(90) in (0, -signal.SIGTERM)  # a hang raises TimeoutExpired
+        log.flush()
+        served = (tmp_path / "serve.log").read_text()
+        assert "Application shutdown complete" in served
+        assert "Traceback" not in served
+        influxd.start()
+        proc = serve()
+        wait_until(lambda: influx_count(influxd, "H01") == len(msgs), 60, "all 2000 after the restart")
+    finally:
+        if proc.poll() is None:
+            proc.send_signal(signal.SIGTERM)
+            try:
+                proc.wait(60)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+                proc.wait()
+    stored_once(influxd, "H01", msgs)
