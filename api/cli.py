@@ -116,7 +116,9 @@ def _serve(settings: Settings, workers: int = 1) -> int:
     from api.app import create_app  # noqa: PLC0415
 
     app = create_app(settings, workers=workers)
-    server = uvicorn.Server(uvicorn.Config(app, host=settings.api.host, port=settings.api.port))
+    server = uvicorn.Server(
+        uvicorn.Config(app, host=settings.api.host, port=settings.api.port, timeout_graceful_shutdown=5)
+    )
     server.run()
     return 0
 
