@@ -7,6 +7,7 @@ from datetime import UTC, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from api.errors import ApiError
+from telemetry.instants import epoch_ms
 
 _UNITS_MS = {"ms": 1, "s": 1000, "m": 60_000, "h": 3_600_000, "d": 86_400_000, "w": 604_800_000}
 
@@ -22,7 +23,7 @@ def parse_time_ms(value: str | None, name: str) -> int | None:
         raise ApiError(400, f"{name}: expected RFC 3339 or epoch milliseconds, got {value!r}") from exc
     if dt.tzinfo is None:
         raise ApiError(400, f"{name}: give an offset (e.g. Z or +08:00)")
-    return int(dt.timestamp() * 1000)
+    return epoch_ms(dt)
 
 
 def parse_duration_ms(value: str | None, name: str) -> int | None:
@@ -49,4 +50,4 @@ def day_bounds(date: str, timezone: str) -> tuple[int, int]:
     except ValueError as exc:
         raise ApiError(400, f"date: {exc}") from exc
     end = start + timedelta(days=1)  # 23 or 25 hours on a DST change
-    return int(start.timestamp() * 1000), int(end.timestamp() * 1000)
+    return epoch_ms(start), epoch_ms(end)

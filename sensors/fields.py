@@ -8,6 +8,7 @@ from datetime import datetime
 from typing import Any
 
 from telemetry.errors import DecodeError
+from telemetry.instants import epoch_ms
 
 _MIN_MS = 946_684_800_000  # 2000-01-01: anything older is a unit mistake (seconds, not ms)
 _MAX_MS = 4_102_444_800_000  # 2100-01-01
@@ -84,7 +85,7 @@ def timestamp_ms(obj: dict[str, Any], received_ms: int, max_future_ms: int) -> i
             raise DecodeError("bad_timestamp", f"'ts' is not RFC 3339: {v!r:.40}") from exc
         if dt.tzinfo is None or "T" not in v.upper():
             raise DecodeError("bad_timestamp", f"'ts' needs a date, a time and an offset: {v!r:.40}")
-        ms = int(dt.timestamp() * 1000)
+        ms = epoch_ms(dt)
     else:
         raise DecodeError("bad_timestamp", "'ts' must be an RFC 3339 string or epoch milliseconds")
     if not _MIN_MS <= ms < _MAX_MS:

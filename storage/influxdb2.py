@@ -25,6 +25,7 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
 from telemetry.errors import QueryError, StoreError
+from telemetry.instants import epoch_ms
 from telemetry.lineprotocol import encode_batch
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, FieldValue, Point
@@ -177,8 +178,7 @@ class InfluxDB2Store:
         m, fields = validated(query)
         rows = await self._flux(flux_series(self._bucket, m, query, fields))
         return [
-            SeriesRow(int(r["_time"].timestamp() * 1000), tuple((f, _typed(m, f, r.get(f))) for f in fields))
-            for r in rows
+            SeriesRow(epoch_ms(r["_time"]), tuple((f, _typed(m, f, r.get(f))) for f in fields)) for r in rows
         ]
 
     async def latest(self, measurement: str) -> list[LatestValue]:
@@ -192,7 +192,7 @@ class InfluxDB2Store:
         newest: dict[tuple[tuple[str, str], ...], tuple[int, dict[str, FieldValue]]] = {}
         for r in await self._flux(flux):
             tags = tuple(sorted((t, str(r[t])) for t in m.tags if r.get(t)))
-            t = int(r["_time"].timestamp() * 1000)
+            t = epoch_ms(r["_time"])
             value = _typed(m, str(r["_field"]), r["_value"])
             known_t, fields = newest.get(tags, (t, {}))
             if value is not None:

@@ -213,3 +213,9 @@ def test_any_json_gives_records_or_dead_letters(topic: str, doc: object) -> None
     for r in d.records:
         p = r.to_point()  # every record has a storable form
         assert p.time_ms > 0
+
+
+def test_rfc3339_milliseconds_are_exact() -> None:
+    # found by hypothesis: float seconds × 1000 made .001 into 0.999… and lost the millisecond
+    decoded = decode("gauge", "G01", "telemetry", {"ts": "2004-02-01T00:01:00.001+00:01", "depth_cm": 1.0})
+    assert [r.time_ms for r in decoded.records] == [1_075_593_600_001]
