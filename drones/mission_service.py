@@ -9,6 +9,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+from pyproj import Geod
 from shapely.geometry import shape
 
 from drones.checks import Zone, airport_zone, check, follow_terrain
@@ -17,6 +18,9 @@ from drones.planning import Camera, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain, Terrain
 from telemetry.config import AirspaceConfig
 from telemetry.missions import FRAME_RELATIVE_ALT, FRAME_TERRAIN_ALT, Checks, MissionItem
+
+_GEOD = Geod(ellps="WGS84")
+MAX_RANGE_M = 50_000.0  # from home; a multirotor patrol covers a few km
 
 
 @dataclass
@@ -93,6 +97,21 @@ def load_zones(areas_path: Path, airspace: AirspaceConfig) -> list[Zone]:
     return zones
 
 
+def _within_range(items: list[MissionItem], home: tuple[float, float]) -> None:
+    """Refuse a mission with a position further than MAX_RANGE_M from home: no patrol drone
+    flies that far, and local projections of such legs are meaningless (or infinite)."""
+    spots = [(i.lon or 0.0, i.lat or 0.0) for i in items if i.has_position]
+    if not spots:
+        return
+    lons, lats = [p[0] for p in spots], [p[1] for p in spots]
+    _, _, dist = _GEOD.inv([home[0]] * len(spots), [home[1]] * len(spots), lons, lats)
+    far = max(dist)
+    if not far <= MAX_RANGE_M:  # NaN too
+        raise ValueError(
+            f"a waypoint lies {far / 1000:.0f} km from home: more than {MAX_RANGE_M / 1000:.0f} km"
+        )
+
+
 class MissionPlanner:
     def __init__(self, airspace: AirspaceConfig, assets_dir: str) -> None:
         self._airspace = airspace
@@ -150,6 +169,7 @@ class MissionPlanner:
         if home is None:
             home = (first.lon or 0.0, first.lat or 0.0) if first else (0.0, 0.0)
         home2 = (float(home[0]), float(home[1]))
+        _within_range(items, home2)
         if kind != "import":
             if self._airspace.altitude_mode == "terrain":  # the autopilot holds AGL from its own terrain data
                 items = [

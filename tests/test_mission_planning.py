@@ -15,8 +15,11 @@ from rasterio.transform import from_origin
 from shapely.geometry import Polygon
 
 from drones.checks import Zone, airport_zone, check, follow_terrain
+from drones.mission_service import MissionPlanner
 from drones.planning import Camera, local, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain
+from telemetry.assets import sample_assets_dir
+from telemetry.config import AirspaceConfig
 from telemetry.missions import DO_SET_CAM_TRIGG_DIST, NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT
 
 P01 = [(121.40, 29.87), (121.45, 29.87), (121.45, 29.90), (121.40, 29.90), (121.40, 29.87)]
@@ -133,3 +136,14 @@ def test_terrain_following_over_a_real_dem_stays_within_5_m(jacksboro: Path) -> 
     # the straight RTL leg home at the last altitude crosses a valley: the check catches it
     assert result.max_true_height_m > 120
     assert not result.flyable
+
+
+def test_a_waypoint_beyond_range_is_refused_not_a_crash() -> None:
+    # found by schemathesis: a point 80° of latitude away made the local projection infinite
+    planner = MissionPlanner(AirspaceConfig(), str(sample_assets_dir()))
+    with pytest.raises(ValueError, match="km from home"):
+        planner.plan({"type": "points", "points": [[0.0, 1.0], [0.0, 81.0]], "altitude_agl_m": 60})
+    with pytest.raises(ValueError, match="km from home"):
+        planner.plan({"type": "points", "points": [[121.55, 29.88], [121.56, 30.5]], "altitude_agl_m": 60})
+    ok = planner.plan({"type": "points", "points": [[121.55, 29.88], [121.56, 29.87]], "altitude_agl_m": 60})
+    assert ok.checks.flyable
