@@ -201,6 +201,16 @@ class Pipeline:
                     await asyncio.wait_for(self._arrived.wait(), remaining)
 
     async def _write(self, batch: list[Envelope]) -> None:
+        # Derivations see the batch before it is written, so an alert does not wait for the
+        # store: its publication runs while the write is awaited. Safe under at-least-once: a
+        # message is acknowledged only after the write, so after a crash it is delivered and
+        # observed again, and the engines do not raise an alert twice (decision 36).
+        messages = [env.decoded.records for env in batch if env.decoded.records]
+        for observe in self._observers:
+            try:
+                observe(messages)
+            except Exception:
+                log.exception("a derivation failed on a batch; the data is stored, its alerts may be late")
         if self._store_input:
             points = [r.to_point() for env in batch for r in env.decoded.records]
             letters = [d for env in batch for d in env.decoded.dead_letters]
@@ -211,12 +221,6 @@ class Pipeline:
         for env in batch:
             if env.ack is not None:
                 env.ack()
-        messages = [env.decoded.records for env in batch if env.decoded.records]
-        for observe in self._observers:  # derivations see each message's records once durable
-            try:
-                observe(messages)
-            except Exception:
-                log.exception("a derivation failed on a batch; the data is stored, its alerts may be late")
         with self._handoff_lock:
             self._accepted -= len(batch)
             self._handoff_lock.notify_all()
