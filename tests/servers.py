@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -93,6 +94,18 @@ class Mosquitto:
 
 def env_without_telemetry() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+
+
+def start_serve(cfg: Path, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
+    """``telemetry serve --config cfg`` as users run it, its output appended to ``log``."""
+    with log.open("ab") as out:  # the child keeps its own descriptor
+        return subprocess.Popen(
+            [sys.executable, "-m", "api.cli", "serve", "--config", str(cfg)],
+            cwd=cwd,
+            stdout=out,
+            stderr=out,
+            env=env_without_telemetry(),
+        )
 
 
 class Influxd:

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import signal
 import subprocess
-import sys
 import threading
 import time
 from pathlib import Path
@@ -19,7 +18,7 @@ from api.app import create_app
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import load_settings, token_sha256
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Influxd, Mosquitto, env_without_telemetry, free_port, wait_port
+from tests.servers import Influxd, Mosquitto, free_port, start_serve, wait_port
 from tests.test_mqtt_ingest import gauge_messages, metric
 
 pytestmark = pytest.mark.integration
@@ -141,13 +140,10 @@ token_sha256 = "{token_sha256("a-long-random-token")}"
 role = "viewer"
 """
     )
-    log = (tmp_path / "serve.log").open("ab")
+    log = tmp_path / "serve.log"
 
     def serve() -> subprocess.Popen[bytes]:
-        return subprocess.Popen(
-            [sys.executable, "-m", "api.cli", "serve", "--config", str(cfg)],
-            cwd=tmp_path, stdout=log, stderr=log, env=env_without_telemetry(),
-        )  # fmt: skip
+        return start_serve(cfg, tmp_path, log)
 
     proc = serve()
     try:

@@ -14,7 +14,7 @@ import pytest
 
 from telemetry.config import token_sha256
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Mosquitto, env_without_telemetry, free_port, wait_port
+from tests.servers import Mosquitto, env_without_telemetry, free_port, start_serve, wait_port
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 T0 = 1_795_564_800_000
@@ -44,17 +44,6 @@ dir = "{tmp / "no-assets"}"
 """
     )
     return cfg
-
-
-def start_serve(cfg: Path, cwd: Path, log: Path) -> subprocess.Popen[bytes]:
-    out = log.open("ab")
-    return subprocess.Popen(
-        [*TELEMETRY, "serve", "--config", str(cfg)],
-        cwd=cwd,
-        stdout=out,
-        stderr=out,
-        env=env_without_telemetry(),
-    )
 
 
 def count(port: int, device: str) -> int:
