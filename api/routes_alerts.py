@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import time
 from typing import Any, Literal
 
 from fastapi import APIRouter, Request
@@ -12,6 +11,7 @@ from api.errors import ApiError, error_responses
 from api.routes_data import Collection
 from api.runtime import runtime_of
 from api.views import alert_json, gauges_geojson
+from telemetry.instants import now_ms
 from telemetry.records import AlertAck
 
 router = APIRouter(prefix="/api/v1", tags=["alerts"])
@@ -35,7 +35,7 @@ async def acknowledge(request: Request, user: Manager, alert_id: str) -> dict[st
     if alert is None:
         raise ApiError(404, f"no alert {alert_id!r}")
     if alert.acknowledged_by is None:
-        now = time.time_ns() // 1_000_000
+        now = now_ms()
         await rt.store.write([AlertAck(alert.id, alert.kind, user.name, now).to_point()])  # durable first
         alert = rt.alerts.ack(alert_id, user.name, now)
     return alert_json(alert)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import logging
-import time
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request
@@ -19,6 +18,7 @@ from drones.formats import MissionFormatError
 from drones.mission_service import Mission
 from drones.upload import UploadResult, download, same, upload
 from drones.upload import start as start_vehicle
+from telemetry.instants import now_ms
 from telemetry.ports import Envelope
 from telemetry.records import Decoded, MissionEvent, MissionProgress
 
@@ -172,7 +172,7 @@ class UploadRequest(BaseModel):
 async def _event(request: Request, m: Mission, drone: int, event: str, detail: str) -> None:
     rt = runtime_of(request)
     if rt.submit is not None:
-        record = MissionEvent(drone, m.id, time.time_ns() // 1_000_000, event, detail=detail)
+        record = MissionEvent(drone, m.id, now_ms(), event, detail=detail)
         await rt.submit(Envelope("missions", Decoded(records=(record,))))
 
 

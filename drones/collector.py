@@ -9,7 +9,6 @@ from __future__ import annotations
 import logging
 import queue
 import threading
-import time
 from types import TracebackType
 from typing import Any, Self
 
@@ -20,6 +19,7 @@ from drones.upload import QueueSession
 from telemetry.config import MavlinkConfig
 from telemetry.errors import DecodeError
 from telemetry.health import Health
+from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope, Sink
 from telemetry.records import Decoded
@@ -154,12 +154,12 @@ class MavlinkCollector:
                     inbox = self._inboxes.get(sysid)
                 if inbox is not None:
                     inbox.put(msg)
-            now_ms = time.time_ns() // 1_000_000
+            received_ms = now_ms()
             try:
-                record = convert(msg, now_ms, self.missions.get(sysid, "unassigned"))
+                record = convert(msg, received_ms, self.missions.get(sysid, "unassigned"))
             except DecodeError as err:  # an impossible value: kept as a dead letter
                 envelope = Envelope(
-                    "mavlink", Decoded(dead_letters=(dead_letter(msg, err, now_ms, "mavlink"),))
+                    "mavlink", Decoded(dead_letters=(dead_letter(msg, err, received_ms, "mavlink"),))
                 )
             else:
                 if record is None:

@@ -10,7 +10,6 @@ impossible value, a timestamp outside 2000..2100) is yielded as a dead letter.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
@@ -18,6 +17,7 @@ from typing import Any
 from drones.convert import EventClock, convert, dead_letter
 from drones.mavlink import mavutil
 from telemetry.errors import DecodeError
+from telemetry.instants import now_ms
 from telemetry.records import DeadLetter, Decoded, Record
 
 _CHUNK_BYTES = 1 << 20
@@ -81,7 +81,7 @@ def read_tlog(
                 try:
                     record = convert(msg, time_ms) if msg is not None else None
                 except DecodeError as err:
-                    letters.append(dead_letter(msg, err, time.time_ns() // 1_000_000, "replay"))
+                    letters.append(dead_letter(msg, err, now_ms(), "replay"))
                     record = None
                 if record is not None:
                     batch.append(clock.stamp(record))

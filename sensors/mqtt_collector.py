@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 from types import TracebackType
 from typing import Any, Self
 
@@ -32,6 +31,7 @@ from telemetry.assets import Registry
 from telemetry.config import MqttConfig
 from telemetry.errors import CollectorError
 from telemetry.health import Health
+from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope, Sink
 from telemetry.records import DeadLetter, Decoded
@@ -171,7 +171,7 @@ class MqttCollector:
             log.warning("MQTT disconnected (%s); paho reconnects with back-off", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
-        received_ms = time.time_ns() // 1_000_000
+        received_ms = now_ms()
         try:
             decoded = decode_message(msg.topic, msg.payload, received_ms, self._ctx)
         except Exception as exc:  # a decoder bug must neither lose the message nor kill this thread

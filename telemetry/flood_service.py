@@ -8,7 +8,6 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
-import time
 from collections.abc import Awaitable, Callable
 
 from telemetry.alerts import Alert, AlertBook
@@ -16,6 +15,7 @@ from telemetry.assets import Registry
 from telemetry.config import FloodConfig
 from telemetry.flood import FloodRules, Level
 from telemetry.flood_engine import FloodChange, FloodEngine
+from telemetry.instants import now_ms
 from telemetry.ports import Envelope, Store
 from telemetry.queries import SeriesQuery
 from telemetry.records import Decoded, GaugeReading, Record
@@ -24,10 +24,6 @@ from telemetry.webhooks import Webhooks
 log = logging.getLogger(__name__)
 Publish = Callable[[str, bytes], None]  # (topic, payload): retained, QoS 1
 _LEVELS: dict[str, Level] = {"green": "green", "yellow": "yellow", "red": "red", "offline": "offline"}
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class FloodService:
@@ -56,7 +52,7 @@ class FloodService:
     async def restore(self, store: Store) -> None:
         """The last level each gauge had, and the recent readings, so that a restart neither
         repeats an alert nor forgets a rise in progress."""
-        now = _now_ms()
+        now = now_ms()
         self.engine.expect([d.id for d in self._registry.of_kind("gauge")], now)
         newest: dict[str, tuple[int, str, dict[str, object]]] = {}
         for v in await store.latest("flood_alert"):
@@ -90,7 +86,7 @@ class FloodService:
     def observe(self, messages: list[tuple[Record, ...]]) -> None:
         """Pipeline observer (event loop): grade the gauge readings of durable messages. A
         message settles as a whole, so a backlog array raises at most one alert per gauge."""
-        now = _now_ms()
+        now = now_ms()
         for records in messages:
             readings = [r for r in records if isinstance(r, GaugeReading)]
             if readings:
@@ -111,7 +107,7 @@ class FloodService:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self._cfg.check_interval_s)
-            for change in self.engine.check_offline(_now_ms()):
+            for change in self.engine.check_offline(now_ms()):
                 self._changes.put_nowait(change)
 
     def _publish(self, change: FloodChange) -> None:

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import time
 from datetime import UTC, datetime, timedelta
 
 EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -12,3 +13,8 @@ _MS = timedelta(milliseconds=1)
 def epoch_ms(dt: datetime) -> int:
     """Milliseconds since the epoch of an aware datetime, sub-millisecond parts floored."""
     return (dt - EPOCH) // _MS
+
+
+def now_ms() -> int:
+    """The wall clock in epoch milliseconds."""
+    return time.time_ns() // 1_000_000

@@ -7,12 +7,12 @@ from __future__ import annotations
 
 import asyncio
 import json
-import time
 from collections.abc import Awaitable, Callable
 
 from telemetry.alerts import Alert, AlertBook
 from telemetry.assets import Registry
 from telemetry.config import ToiletsConfig
+from telemetry.instants import now_ms
 from telemetry.ports import Envelope, Store
 from telemetry.queries import SeriesQuery
 from telemetry.records import Decoded, Record, ToiletReading
@@ -20,10 +20,6 @@ from telemetry.toilets import DAY_MS, ToiletChange, ToiletEngine, ToiletInfo
 from telemetry.webhooks import Webhooks
 
 Publish = Callable[[str, bytes], None]
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class ToiletService:
@@ -37,7 +33,7 @@ class ToiletService:
             )
             for d in registry.of_kind("toilet")
         }
-        self.engine = ToiletEngine(cfg, book, info, _now_ms())
+        self.engine = ToiletEngine(cfg, book, info, now_ms())
         self._cfg = cfg
         self._registry = registry
         self._root = root
@@ -47,7 +43,7 @@ class ToiletService:
 
     async def restore(self, store: Store) -> None:
         """Last cleanings, an overdue state not yet cleaned, the entries since, the last totals."""
-        now = _now_ms()
+        now = now_ms()
         cleaned: dict[str, int] = {}
         overdue: dict[str, int] = {}
         for v in await store.latest("toilet_event"):
@@ -91,7 +87,7 @@ class ToiletService:
             self.engine.observe(warm, now)  # no alert from the past: its changes are dropped
 
     def observe(self, messages: list[tuple[Record, ...]]) -> None:
-        now = _now_ms()
+        now = now_ms()
         for records in messages:
             derived, changes = self.engine.observe(records, now)
             if derived or changes:
@@ -112,7 +108,7 @@ class ToiletService:
     async def _tick(self) -> None:
         while True:
             await asyncio.sleep(self._cfg.check_interval_s)
-            derived, changes = self.engine.check_due(_now_ms())
+            derived, changes = self.engine.check_due(now_ms())
             if derived or changes:
                 self._out.put_nowait((derived, changes))
 

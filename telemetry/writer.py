@@ -19,7 +19,6 @@ import asyncio
 import contextlib
 import logging
 import random
-import time
 from collections import Counter as Tally
 from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
@@ -27,6 +26,7 @@ from typing import TypeVar
 
 from telemetry.errors import StoreError
 from telemetry.health import Health
+from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
 from telemetry.ports import Store
 from telemetry.records import DeadLetter, Point
@@ -42,10 +42,6 @@ _RETRY_AFTER_MAX_S = 60.0
 
 class WriterStopped(Exception):  # noqa: N818 - a state, not an error of the caller
     """The writer was stopped while a write could not be made durable; nothing was acknowledged."""
-
-
-def _now_ms() -> int:
-    return time.time_ns() // 1_000_000
 
 
 class Writer:
@@ -163,9 +159,7 @@ class Writer:
             if len(points) == 1:
                 p = points[0]
                 return [
-                    DeadLetter(
-                        _now_ms(), "store", p.measurement, repr(p).encode(), "store_rejected", str(exc)
-                    )
+                    DeadLetter(now_ms(), "store", p.measurement, repr(p).encode(), "store_rejected", str(exc))
                 ]
             mid = len(points) // 2
             return await self._to_store(points[:mid], retry=retry) + await self._to_store(
