@@ -19,14 +19,15 @@ import os
 import signal
 from pathlib import Path
 
+from api.stores import make_store
 from sensors.mqtt_collector import MqttCollector
 from telemetry.assets import load_registry
 from telemetry.config import Settings
 from telemetry.health import Health
+from telemetry.ingest.pipeline import Pipeline
+from telemetry.ingest.spool import Spool
+from telemetry.ingest.writer import Writer
 from telemetry.metrics import Metrics
-from telemetry.pipeline import Pipeline
-from telemetry.spool import Spool
-from telemetry.writer import Writer
 
 log = logging.getLogger(__name__)
 
@@ -58,8 +59,6 @@ def _write_snapshot(metrics: Metrics, path: Path) -> None:
 
 async def ingest(settings: Settings, index: int, stop: asyncio.Event) -> None:
     """Run the worker until ``stop`` is set, then drain and close."""
-    from api.runtime import make_store  # noqa: PLC0415 - api.runtime imports the pool, which imports us
-
     cfg = worker_settings(settings, index)
     registry = load_registry(cfg.assets.dir, strict=cfg.assets.strict)
     metrics, health = Metrics(), Health()

@@ -10,15 +10,15 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from api.runtime import make_store
+from api.stores import make_store
 from drones.tlog import read_tlog
 from telemetry.config import Settings
 from telemetry.health import Health
+from telemetry.ingest.pipeline import Pipeline
+from telemetry.ingest.spool import Spool
+from telemetry.ingest.writer import Writer
 from telemetry.metrics import Metrics
-from telemetry.pipeline import Pipeline
 from telemetry.ports import Envelope
-from telemetry.spool import Spool
-from telemetry.writer import Writer
 
 
 @dataclass(frozen=True, slots=True)

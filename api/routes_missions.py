@@ -14,16 +14,17 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Pilot, Reader
 from api.errors import ApiError, error_responses
 from api.runtime import runtime_of
+from drones.fleet import MissionProgress
 from drones.formats import MissionFormatError
 from drones.mission_service import Mission
 from drones.upload import UploadResult, download, same, upload
 from drones.upload import start as start_vehicle
 from telemetry.instants import now_ms
 from telemetry.ports import Envelope
-from telemetry.records import Decoded, MissionEvent, MissionProgress
+from telemetry.records import Decoded, MissionEvent
 
 router = APIRouter(prefix="/api/v1", tags=["missions"])
-log = logging.getLogger("telemetry.missions")
+log = logging.getLogger("drones.missions")
 RANK = {"yellow": 1, "red": 2}
 
 

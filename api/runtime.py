@@ -1,12 +1,13 @@
-"""What the service is made of at run time, built from configuration (the explicit registry of
-store factories lives here), and the lifespan that owns every task and thread."""
+"""What the service is made of at run time, built from configuration (stores from the registry
+of :mod:`api.stores`, the derivations from one list), and the lifespan that owns every task and
+thread."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import logging
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -14,66 +15,31 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from api.stores import make_store
 from api.worker_pool import WorkerPool
 from drones.collector import MavlinkCollector
 from drones.fleet import Fleet
 from drones.mission_service import MissionPlanner
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt_collector import MqttCollector
-from storage.embedded import EmbeddedStore
-from storage.influxdb1 import InfluxDB1Store
-from storage.influxdb2 import InfluxDB2Store
-from telemetry.alerts import AlertBook
+from telemetry.alerts.announce import MqttAnnouncer
+from telemetry.alerts.book import AlertBook
+from telemetry.alerts.webhooks import Webhooks
 from telemetry.assets import Registry, load_registry
 from telemetry.config import Settings
-from telemetry.errors import ConfigError
-from telemetry.flood_service import FloodService
+from telemetry.derivation import Derivation, DerivationRunner, Submit
+from telemetry.flood.service import FloodService
 from telemetry.health import Health
+from telemetry.ingest.pipeline import Pipeline
+from telemetry.ingest.spool import Spool
+from telemetry.ingest.writer import Writer
+from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
-from telemetry.pipeline import Pipeline
-from telemetry.ports import Envelope, Store
-from telemetry.sanitation_service import SanitationService
-from telemetry.spool import Spool
-from telemetry.toilet_service import ToiletService
-from telemetry.webhooks import Webhooks
-from telemetry.writer import Writer
+from telemetry.ports import Store
+from telemetry.sanitation.service import SanitationService
+from telemetry.toilets.service import ToiletService
 
 log = logging.getLogger(__name__)
-
-
-def _embedded(settings: Settings) -> Store:
-    return EmbeddedStore(Path(settings.store.path))
-
-
-def _influxdb1(settings: Settings) -> Store:
-    s = settings.store
-    return InfluxDB1Store(
-        s.url,
-        s.database,
-        Path(settings.spool.path) / "dead_letters.sqlite",
-        username=s.username,
-        password=s.password,
-        retention_policy=s.retention_policy,
-    )
-
-
-def _influxdb2(settings: Settings) -> Store:
-    s = settings.store
-    return InfluxDB2Store(s.url, s.token, s.org, s.bucket, Path(settings.spool.path) / "dead_letters.sqlite")
-
-
-STORE_FACTORIES: dict[str, Callable[[Settings], Store]] = {
-    "embedded": _embedded,
-    "influxdb1": _influxdb1,
-    "influxdb2": _influxdb2,
-}
-
-
-def make_store(settings: Settings) -> Store:
-    factory = STORE_FACTORIES.get(settings.store.backend)
-    if factory is None:
-        raise ConfigError([("store.backend", f"{settings.store.backend!r} is not available in this build")])
-    return factory(settings)
 
 
 @dataclass
@@ -89,7 +55,7 @@ class Runtime:
     flood: FloodService | None = None
     toilets: ToiletService | None = None
     sanitation: SanitationService | None = None
-    submit: Callable[[Envelope], Awaitable[None]] | None = None
+    submit: Submit | None = None
     missions: MissionPlanner | None = None
 
 
@@ -97,6 +63,17 @@ def _utc_offset_min(timezone: str) -> int:
     """The zone's UTC offset now, in minutes (for local time windows of routes)."""
     offset = datetime.now(ZoneInfo(timezone)).utcoffset()
     return int(offset.total_seconds() // 60) if offset else 0
+
+
+def _derivations(rt: Runtime) -> list[Derivation]:
+    """Every derivation the service runs; the typed ones stay on the runtime for the routes."""
+    s = rt.settings
+    rt.flood = FloodService(s.flood, rt.registry, rt.alerts)
+    rt.toilets = ToiletService(s.toilets, rt.registry, rt.alerts, s.site.district, now_ms())
+    rt.sanitation = SanitationService(
+        s.sanitation, rt.registry.source or s.assets.dir, rt.alerts, _utc_offset_min(s.site.timezone)
+    )
+    return [rt.flood, rt.toilets, rt.sanitation]
 
 
 def runtime_of(request: Request) -> Runtime:
@@ -127,17 +104,11 @@ async def running(
         stack.push_async_callback(writer.close)
         webhooks = Webhooks(settings.alerts, rt.metrics)
         stack.push_async_callback(webhooks.close)
-        rt.flood = FloodService(settings.flood, registry, rt.alerts, settings.mqtt.root, webhooks)
-        await rt.flood.restore(store)
-        rt.toilets = ToiletService(
-            settings.toilets, registry, rt.alerts, settings.mqtt.root, settings.site.district, webhooks
-        )
-        await rt.toilets.restore(store)
-        rt.sanitation = SanitationService(
-            settings.sanitation, registry.source or settings.assets.dir, rt.alerts, settings.mqtt.root,
-            _utc_offset_min(settings.site.timezone),
-        )  # fmt: skip
-        observers = [rt.flood.observe, rt.toilets.observe, rt.sanitation.observe]
+        announcer = MqttAnnouncer(settings.mqtt.root, webhooks)
+        runners = [DerivationRunner(d, announcer) for d in _derivations(rt)]
+        for runner in runners:
+            await runner.derivation.restore(store, now_ms())
+        observers = [runner.observe for runner in runners]
         rt.missions = MissionPlanner(settings.airspace, registry.source or settings.assets.dir)
         pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
@@ -156,9 +127,7 @@ async def running(
         async with asyncio.TaskGroup() as tasks:
             consumer = tasks.create_task(pipeline.run(), name="pipeline")
             replayer = tasks.create_task(writer.replay_forever(), name="spool-replay")
-            flood = tasks.create_task(rt.flood.run(pipeline.submit), name="flood")
-            toilets = tasks.create_task(rt.toilets.run(pipeline.submit), name="toilets")
-            sanitation = tasks.create_task(rt.sanitation.run(), name="sanitation")
+            derivations = [tasks.create_task(r.run(pipeline.submit), name=r.name) for r in runners]
             rt.submit = pipeline.submit
             mqtt_cfg = settings.mqtt
             if pool is not None:
@@ -172,15 +141,14 @@ async def running(
                 mqtt_cfg, registry, settings.site.district, mqtt_sink, mqtt_metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
-            rt.flood.publish = rt.toilets.publish = rt.sanitation.publish = collector.publish
+            announcer.publish_to = collector.publish
             async with collector, rt.mavlink:
                 try:
                     yield rt
                 finally:
                     # Alerts still in flight are derived again from the store at the next start.
-                    flood.cancel()
-                    toilets.cancel()
-                    sanitation.cancel()
+                    for task in derivations:
+                        task.cancel()
                     if pool is not None:
                         supervisor.cancel()
                         pool.terminate()  # the workers drain meanwhile; joined on the way out

@@ -6,7 +6,7 @@ from typing import Any
 
 from api.params import iso
 from api.runtime import Runtime
-from telemetry.alerts import Alert
+from telemetry.alerts.book import Alert
 
 
 def alert_json(a: Alert) -> dict[str, Any]:

@@ -16,8 +16,8 @@ import _common  # puts the repo root on sys.path
 import numpy as np
 from shapely.geometry import LineString, Point
 
-from telemetry.compliance import Fixes, Rules, judge
-from telemetry.corridors import to_metric
+from telemetry.sanitation.corridors import to_metric
+from telemetry.sanitation.rules import Fixes, Rules, judge
 from tests.tracks import route_lonlat, sample_routes
 
 DAY0 = 1_795_546_800_000 - 2 * 3_600_000  # local midnight, 2026-11-25 (Asia/Shanghai)

@@ -21,7 +21,7 @@ from pathlib import Path
 import _common
 
 BENCH = Path(__file__).resolve().parent
-# (short name, arguments after `python`): the figures the README quotes.
+# (short name, arguments after `python`): the figures docs/benchmarks.md quotes.
 SUITE: list[tuple[str, list[str]]] = [
     ("ingest-qos0", ["bench/ingest.py"]),
     ("ingest-qos1", ["bench/ingest.py", "--qos", "1", "--messages", "50000"]),

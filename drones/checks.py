@@ -14,9 +14,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 from shapely.geometry import LineString, Polygon
 
-from drones.planning import local
-from drones.terrain import Terrain
-from telemetry.missions import (
+from drones.missions import (
     FRAME_TERRAIN_ALT,
     NAV_LOITER_TIME,
     NAV_RETURN_TO_LAUNCH,
@@ -25,6 +23,8 @@ from telemetry.missions import (
     Checks,
     MissionItem,
 )
+from drones.planning import local
+from drones.terrain import Terrain
 
 ENDURANCE_S = 22 * 60
 MIN_BATTERY_PCT = 25.0

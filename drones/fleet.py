@@ -7,7 +7,32 @@ import threading
 import time
 from dataclasses import dataclass, field, replace
 
-from telemetry.records import DroneState, DroneStatus, MissionEvent, MissionProgress, Record
+from telemetry.records import DroneState, MissionEvent, Record
+
+
+@dataclass(frozen=True, slots=True)
+class MissionProgress:
+    id: str
+    current: int
+    total: int
+    state: str  # planned | uploaded | verified | running | done | failed
+
+
+@dataclass(frozen=True, slots=True)
+class DroneStatus:
+    """A vehicle as the fleet view shows it (GET /api/v1/drones)."""
+
+    drone: int
+    online: bool
+    last_heartbeat_ms: int | None
+    lat: float | None
+    lon: float | None
+    alt_rel_m: float | None
+    battery_pct: float | None
+    mode: str | None
+    armed: bool | None
+    link: str
+    mission: MissionProgress | None
 
 
 @dataclass

@@ -8,8 +8,8 @@ import math
 from pathlib import Path
 from typing import Any
 
+from drones.missions import NAV_TAKEOFF, MissionItem, Param, params7
 from telemetry.errors import TelemetryError
-from telemetry.missions import NAV_TAKEOFF, MissionItem, Param, params7
 
 
 class MissionFormatError(TelemetryError):

@@ -14,10 +14,10 @@ from shapely.geometry import shape
 
 from drones.checks import Zone, airport_zone, check, follow_terrain
 from drones.formats import preview, read_plan, read_waypoints, write_plan, write_waypoints
+from drones.missions import FRAME_RELATIVE_ALT, FRAME_TERRAIN_ALT, Checks, MissionItem
 from drones.planning import Camera, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain, Terrain
 from telemetry.config import AirspaceConfig
-from telemetry.missions import FRAME_RELATIVE_ALT, FRAME_TERRAIN_ALT, Checks, MissionItem
 
 _GEOD = Geod(ellps="WGS84")
 MAX_RANGE_M = 50_000.0  # from home; a multirotor patrol covers a few km

@@ -13,7 +13,7 @@ from pyproj import Transformer
 from shapely import affinity
 from shapely.geometry import LineString, Polygon
 
-from telemetry.missions import (
+from drones.missions import (
     DO_CHANGE_SPEED,
     DO_SET_CAM_TRIGG_DIST,
     FRAME_MISSION,

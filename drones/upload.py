@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any, Protocol
 
 from drones.mavlink import mavutil
-from telemetry.missions import MissionItem
+from drones.missions import MissionItem
 
 AUTO = 3  # ArduCopter mode number
 ITEM_TIMEOUT_S = 1.5

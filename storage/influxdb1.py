@@ -21,8 +21,8 @@ import httpx
 
 from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
+from storage.lineprotocol import encode_batch
 from telemetry.errors import QueryError, StoreError
-from telemetry.lineprotocol import encode_batch
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, Point
 from telemetry.schema import MEASUREMENTS

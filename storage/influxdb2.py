@@ -24,9 +24,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
+from storage.lineprotocol import encode_batch
 from telemetry.errors import QueryError, StoreError
 from telemetry.instants import epoch_ms
-from telemetry.lineprotocol import encode_batch
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, FieldValue, Point
 from telemetry.schema import MEASUREMENTS, MeasurementSchema

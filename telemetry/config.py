@@ -60,7 +60,7 @@ class MqttConfig(_Section):
     client_id: str = Field("telemetry-1", min_length=1, max_length=64)
     root: str = Field("city/haishu", min_length=1)
     shared_group: str = ""
-    # Extensions (documented in README):
+    # Extensions (documented in docs/configuration.md):
     protocol: Literal["5", "3.1.1"] = "5"
     qos: int = Field(1, ge=0, le=1)
     receive_maximum: int = Field(5000, ge=1, le=65535)  # unacknowledged QoS-1 messages in flight

@@ -3,7 +3,7 @@ in test_sanitation.py)."""
 
 from __future__ import annotations
 
-from telemetry.compliance import Rules, judge
+from telemetry.sanitation.rules import Rules, judge
 from tests.tracks import along, sample_routes, sample_stops
 
 NIGHT = 1_795_546_800_000  # 2026-11-25 02:00 Asia/Shanghai, inside 00:00-06:30

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import random
 
-from telemetry.alerts import AlertBook
-from telemetry.flood import FloodRules, GaugeHistory
-from telemetry.flood_engine import FloodEngine
+from telemetry.alerts.book import AlertBook
+from telemetry.flood.engine import FloodEngine
+from telemetry.flood.rules import FloodRules, GaugeHistory
 from telemetry.records import GaugeReading
 
 T0 = 1_795_564_800_000

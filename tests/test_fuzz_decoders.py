@@ -19,9 +19,9 @@ from hypothesis import strategies as st
 
 from sensors.decoders import DecodeContext, decode_message, parse_topic
 from sensors.fields import DEVICE_ID
+from storage.lineprotocol import encode
 from telemetry.assets import Registry, load_registry, sample_assets_dir
 from telemetry.geo import wgs84_to_gcj02
-from telemetry.lineprotocol import encode
 from telemetry.records import Decoded, GaugeReading, ToiletEvent, ToiletReading, VehicleFix
 
 NOW_MS = 1_795_600_000_000  # 2026-11-25
@@ -29,7 +29,7 @@ ROOT = "city/haishu"
 MAX_FUTURE_MS = 300_000
 CTX = DecodeContext(ROOT, load_registry(sample_assets_dir()), "haishu", MAX_FUTURE_MS)
 STRICT = DecodeContext(ROOT, Registry(CTX.registry.devices, strict=True), "haishu", MAX_FUTURE_MS)
-REASONS = frozenset(  # README "MQTT input": every reason a dead letter may carry
+REASONS = frozenset(  # docs/mqtt.md: every reason a dead letter may carry
     ("bad_topic", "unknown_channel", "unknown_device", "too_large", "bad_utf8", "bad_json", "not_object",
      "bad_array", "missing_field", "bad_type", "out_of_range", "bad_timestamp", "future_timestamp")
 )  # fmt: skip

@@ -22,10 +22,10 @@ from api.app import create_app
 from drones.convert import CONVERTERS, convert, dead_letter
 from drones.mavlink import mavutil
 from drones.tlog import read_tlog
+from storage.lineprotocol import encode
 from telemetry.assets import Registry
 from telemetry.config import load_settings
 from telemetry.errors import DecodeError
-from telemetry.lineprotocol import encode
 from telemetry.records import DroneState, MissionEvent, Record
 from tests.mqtt_util import wait_until
 from tests.servers import Mosquitto, free_udp_port

@@ -7,7 +7,7 @@ from hypothesis import strategies as st
 from influxdb_client import Point as LibPoint
 from influxdb_client import WritePrecision
 
-from telemetry.lineprotocol import encode, encode_batch
+from storage.lineprotocol import encode, encode_batch
 from telemetry.records import GaugeReading, Point, VehicleFix
 
 T0 = 1_795_564_800_000

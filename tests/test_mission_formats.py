@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from drones.formats import MissionFormatError, preview, read_plan, read_waypoints, write_plan, write_waypoints
-from telemetry.missions import NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT, item
+from drones.missions import NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT, item
 
 CORPUS = Path(__file__).parent / "fixtures" / "qgc-plans"
 PLANS = sorted(CORPUS.glob("*.plan"))

@@ -16,11 +16,11 @@ from shapely.geometry import Polygon
 
 from drones.checks import Zone, airport_zone, check, follow_terrain
 from drones.mission_service import MissionPlanner
+from drones.missions import DO_SET_CAM_TRIGG_DIST, NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT
 from drones.planning import Camera, local, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain
 from telemetry.assets import sample_assets_dir
 from telemetry.config import AirspaceConfig
-from telemetry.missions import DO_SET_CAM_TRIGG_DIST, NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT
 
 P01 = [(121.40, 29.87), (121.45, 29.87), (121.45, 29.90), (121.40, 29.90), (121.40, 29.87)]
 ZSNB = airport_zone("ZSNB", 29.8267, 121.4619, 128, 3200, 10_000, 20_000)

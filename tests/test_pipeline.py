@@ -10,12 +10,12 @@ from types import TracebackType
 from telemetry.config import PipelineConfig
 from telemetry.errors import StoreError
 from telemetry.health import Health
+from telemetry.ingest.pipeline import Pipeline
+from telemetry.ingest.writer import Writer
 from telemetry.metrics import Metrics
-from telemetry.pipeline import Pipeline
 from telemetry.ports import Envelope
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
 from telemetry.records import DeadLetter, Decoded, GaugeReading, Point
-from telemetry.writer import Writer
 
 T0 = 1_795_564_800_000
 

@@ -15,8 +15,8 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.compliance import Fixes
 from telemetry.config import load_settings
+from telemetry.sanitation.rules import Fixes
 from tests.mqtt_util import Subscriber, publish_all, wait_until
 from tests.servers import Mosquitto
 from tests.tracks import along

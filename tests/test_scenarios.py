@@ -8,9 +8,9 @@ import pytest
 
 from simulators.scenarios import parse, storm_depth_cm
 from simulators.sensors import SensorFleet
-from telemetry.alerts import AlertBook
-from telemetry.flood import FloodRules
-from telemetry.flood_engine import FloodEngine
+from telemetry.alerts.book import AlertBook
+from telemetry.flood.engine import FloodEngine
+from telemetry.flood.rules import FloodRules
 from telemetry.records import GaugeReading
 
 T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)

@@ -4,8 +4,8 @@ from pathlib import Path
 
 import pytest
 
+from telemetry.ingest.spool import Spool, SpoolFull
 from telemetry.records import GaugeReading, Point, ToiletEvent, VehicleFix
-from telemetry.spool import Spool, SpoolFull
 from tests.smallfs import fill, small_filesystem
 
 T0 = 1_795_564_800_000

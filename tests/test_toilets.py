@@ -12,11 +12,12 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
-from telemetry.alerts import AlertBook
+from telemetry.alerts.book import AlertBook
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import ToiletsConfig, load_settings
 from telemetry.records import ToiletEvent, ToiletReading
-from telemetry.toilets import ToiletEngine, ToiletInfo
+from telemetry.toilets.engine import ToiletEngine
+from telemetry.toilets.rules import ToiletInfo
 from tests.mqtt_util import Subscriber, publish_all, wait_until
 from tests.servers import Mosquitto
 

@@ -7,9 +7,9 @@ import json
 import numpy as np
 
 from telemetry.assets import sample_assets_dir
-from telemetry.compliance import Fixes, Stop
-from telemetry.corridors import Route, load_routes, to_metric
 from telemetry.geo import wgs84_to_gcj02
+from telemetry.sanitation.corridors import Route, load_routes, to_metric
+from telemetry.sanitation.rules import Fixes, Stop
 
 
 def sample_routes() -> dict[str, Route]:

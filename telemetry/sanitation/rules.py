@@ -15,8 +15,8 @@ from dataclasses import dataclass
 import numpy as np
 import numpy.typing as npt
 
-from telemetry.corridors import Array, Route, in_window, to_metric
 from telemetry.geo import gcj02_to_wgs84
+from telemetry.sanitation.corridors import Array, Route, in_window, to_metric
 
 Bools = npt.NDArray[np.bool_]
 

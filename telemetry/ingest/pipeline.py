@@ -3,7 +3,7 @@
 Collectors run in their own threads and cross into asyncio only through
 :meth:`Pipeline.submit_threadsafe` (``loop.call_soon_threadsafe``). A message is acknowledged
 after the batch holding its points and dead letters is durable (in the store or the spool:
-:mod:`telemetry.writer` owns that policy).
+:mod:`telemetry.ingest.writer` owns that policy).
 """
 
 from __future__ import annotations
@@ -19,10 +19,10 @@ from collections.abc import Callable, Sequence
 
 from telemetry.config import PipelineConfig
 from telemetry.health import Health
+from telemetry.ingest.writer import Writer, WriterStopped
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope
 from telemetry.records import Record
-from telemetry.writer import Writer, WriterStopped
 
 log = logging.getLogger(__name__)
 

@@ -1,12 +1,13 @@
-"""The flood derivation across gauges: grades (telemetry.flood), offline gauges (a timer on the
-receive time), stuck sensors, and the alert episodes they open and close."""
+"""Every gauge's flood state: grades (:mod:`telemetry.flood.rules`), offline gauges (a timer on
+the receive time), stuck sensors, and the alert episodes they open and close."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-from telemetry.alerts import Alert, AlertBook
-from telemetry.flood import FloodRules, GaugeHistory, GaugeState, Level
+from telemetry.alerts.book import Alert, AlertBook
+from telemetry.derivation import Notice
+from telemetry.flood.rules import FloodRules, GaugeHistory, GaugeState, Level
 from telemetry.records import FloodAlert, GaugeReading
 
 
@@ -32,6 +33,10 @@ class FloodChange:
             "reason": self.record.reason,
             "alert_id": self.record.alert_id,
         }
+
+    def notice(self) -> Notice:
+        """Retained on ``{root}/alert/flood/{gauge}``, posted to the flood webhooks of its level."""
+        return Notice(f"alert/flood/{self.gauge}", "flood", self.level, self.message())
 
 
 @dataclass(frozen=True, slots=True)

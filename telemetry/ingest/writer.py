@@ -26,11 +26,11 @@ from typing import TypeVar
 
 from telemetry.errors import StoreError
 from telemetry.health import Health
+from telemetry.ingest.spool import Spool, SpooledBatch, SpoolFull
 from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
 from telemetry.ports import Store
 from telemetry.records import DeadLetter, Point
-from telemetry.spool import Spool, SpooledBatch, SpoolFull
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")

@@ -1,33 +1,26 @@
-"""Public-toilet derivations (DOMAIN.md, toilets). Pure logic, used from the event loop.
-
-- Footfall: ``entries`` as sent, or derived from the cumulative ``total`` by difference in event
-  time (a drop is a counter reset: the new total counts from zero). A derived value is written
-  back into the same point, so the store's sums see it.
-- Cleaning: due after ``entries_due`` entries or the traffic class's minutes since the last
-  ``cleaned`` event; an overdue toilet raises one alert until it is cleaned.
-- Air: NH3 / H2S above the limits of the toilet's class raise an alert until back under.
-- Surge: entries within 15 minutes above half the 15-minute capacity raise an alert.
-Redelivered messages (same toilet and timestamp) are counted once.
-"""
+"""Each public toilet's state (DOMAIN.md, toilets): counter totals and entries of the last day,
+the last cleaning, and the alerts it opens and closes (cleaning overdue, air, surge), using the
+pure checks of :mod:`telemetry.toilets.rules`. Redelivered messages (same toilet and timestamp)
+are counted once. Used from the event loop only."""
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
 
-from telemetry.alerts import Alert, AlertBook
+from telemetry.alerts.book import Alert, AlertBook
 from telemetry.config import ToiletsConfig
+from telemetry.derivation import Notice
 from telemetry.records import Record, ToiletEvent, ToiletReading
-
-DAY_MS = 86_400_000
-
-
-@dataclass(frozen=True, slots=True)
-class ToiletInfo:
-    toilet_class: int = 2
-    traffic: str = "medium"
-    capacity_per_15min: int | None = None
-    district: str = "haishu"
+from telemetry.toilets.rules import (
+    DAY_MS,
+    ToiletInfo,
+    air_exceeded,
+    air_limits,
+    cleaning_due,
+    entries_between,
+    surge_limit,
+)
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +40,11 @@ class ToiletChange:
         level = a.level if a.state == "active" else "green"
         return {"toilet": self.toilet, "type": self.topic_suffix(), "level": level, "reason": a.reason,
                 "since": a.raised_at_ms, "alert_id": a.id}  # fmt: skip
+
+    def notice(self) -> Notice:
+        """Retained on ``{root}/alert/toilet/{id}/{type}``, posted to the toilet webhooks."""
+        return Notice(f"alert/toilet/{self.toilet}/{self.topic_suffix()}", "toilet", self.alert.level,
+                      self.message())  # fmt: skip
 
 
 @dataclass
@@ -141,8 +139,7 @@ class ToiletEngine:
     def _difference(t: _Toilet, i: int) -> int | None:
         if i == 0:
             return None  # the first total we know: a baseline, not entries
-        prev, cur = t.totals[i - 1][1], t.totals[i][1]
-        return cur - prev if cur >= prev else cur  # a drop is a counter reset
+        return entries_between(t.totals[i - 1][1], t.totals[i][1])
 
     def _add_entries(self, t: _Toilet, time_ms: int, entries: int) -> None:
         times = [x[0] for x in t.entries]
@@ -166,7 +163,7 @@ class ToiletEngine:
             return
         window = int(self._cfg.surge_window_s * 1000)
         recent = sum(n for ts, n in t.entries if time_ms - window < ts <= time_ms)
-        limit = self._cfg.surge_ratio * capacity
+        limit = surge_limit(self._cfg, capacity)
         if recent > limit:
             reason = f"{recent} entries in {self._cfg.surge_window_s / 60:.0f} min (capacity {capacity})"
             self._raise("toilet_surge", toilet, "surge", reason, time_ms, changes)
@@ -176,26 +173,15 @@ class ToiletEngine:
     def _air(self, r: ToiletReading, t: _Toilet, changes: list[ToiletChange]) -> None:
         if r.nh3_mg_m3 is None and r.h2s_mg_m3 is None:
             return
-        over = [
-            name for name, value, limit in self.air_checks(r, t.info) if value is not None and value > limit
-        ]
+        over = air_exceeded(r, air_limits(self._cfg, t.info.toilet_class))
         if over:
             self._raise("toilet_air", r.toilet, "exceeded", ", ".join(over), r.time_ms, changes)
         else:
             self._clear("toilet_air", r.toilet, "back under the limits", r.time_ms, changes)
 
-    def air_checks(self, r: ToiletReading, info: ToiletInfo) -> list[tuple[str, float | None, float]]:
-        cls = str(info.toilet_class)
-        nh3 = self._cfg.nh3_limit_mg_m3.get(cls, min(self._cfg.nh3_limit_mg_m3.values()))
-        h2s = self._cfg.h2s_limit_mg_m3.get(cls, min(self._cfg.h2s_limit_mg_m3.values()))
-        return [
-            (f"NH3 {r.nh3_mg_m3} > {nh3} mg/m3", r.nh3_mg_m3, nh3),
-            (f"H2S {r.h2s_mg_m3} > {h2s} mg/m3", r.h2s_mg_m3, h2s),
-        ]
-
     def limits(self, toilet: str) -> tuple[float, float]:
-        cls = str(self._toilet(toilet).info.toilet_class)
-        return self._cfg.nh3_limit_mg_m3.get(cls, 0.3), self._cfg.h2s_limit_mg_m3.get(cls, 0.01)
+        """(NH3, H2S) limits of the toilet's class, mg/m³."""
+        return air_limits(self._cfg, self._toilet(toilet).info.toilet_class)
 
     def _cleaned(self, e: ToiletEvent, changes: list[ToiletChange]) -> None:
         t = self._toilet(e.toilet)
@@ -213,10 +199,9 @@ class ToiletEngine:
         for toilet, t in self._toilets.items():
             if t.overdue:
                 continue
-            minutes = self._cfg.due_minutes.get(t.info.traffic, 240.0)
             entries = self.entries_since_clean(toilet)
             late_min = (now_ms - t.clock_from_ms) / 60_000
-            if entries >= self._cfg.entries_due or late_min >= minutes:
+            if cleaning_due(self._cfg, t.info.traffic, entries, late_min):
                 t.overdue = True
                 reason = f"{entries} entries and {late_min:.0f} min since the last cleaning"
                 self._raise("toilet", toilet, "overdue", reason, now_ms, changes)

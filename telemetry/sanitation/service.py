@@ -1,26 +1,25 @@
-"""Sanitation at run time: live alerts from vehicle fixes (a working vehicle off its corridor,
-or over the speed limit, for more than a minute), and the daily compliance report computed on
-demand from the store and written back as ``route_compliance`` points."""
+"""The sanitation derivation: live alerts from vehicle fixes (:mod:`telemetry.sanitation.engine`,
+published retained on ``{root}/alert/sanitation/{vehicle}``), and the daily compliance report
+computed on demand from the store and written back as ``route_compliance`` points."""
 
 from __future__ import annotations
 
-import asyncio
 import json
-from collections.abc import Awaitable, Callable
-from dataclasses import dataclass
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
 
-from telemetry.alerts import AlertBook
-from telemetry.compliance import Compliance, Fixes, Rules, Stop, judge
+from telemetry.alerts.book import AlertBook
 from telemetry.config import SanitationConfig
-from telemetry.corridors import Route, load_routes, to_metric
+from telemetry.derivation import NOTHING, Derived, Submit
 from telemetry.ports import Envelope, Store
 from telemetry.queries import SeriesQuery, SeriesRow
 from telemetry.records import Decoded, Record, RouteCompliance, VehicleFix
+from telemetry.sanitation.corridors import Route, load_routes, to_metric
+from telemetry.sanitation.engine import LiveRoutes
+from telemetry.sanitation.rules import Compliance, Fixes, Rules, Stop, judge
 
-Publish = Callable[[str, bytes], None]
 _FIELDS = ("lat", "lon", "speed_kmh", "hdop", "working")
 
 
@@ -31,17 +30,10 @@ def _features(path: Path) -> list[dict[str, object]]:
     return features
 
 
-@dataclass
-class _Live:
-    off_since_ms: int | None = None
-    over_since_ms: int | None = None
-    level: str = "ok"
-
-
 class SanitationService:
-    def __init__(
-        self, cfg: SanitationConfig, assets_dir: str, book: AlertBook, root: str, tz_offset_min: int
-    ) -> None:
+    name = "sanitation"
+
+    def __init__(self, cfg: SanitationConfig, assets_dir: str, book: AlertBook, tz_offset_min: int) -> None:
         self._cfg = cfg
         self.routes: dict[str, Route] = load_routes(
             _features(Path(assets_dir) / "routes.geojson"), cfg.crs, cfg.half_width_m, cfg.segment_m
@@ -51,15 +43,8 @@ class SanitationService:
             cfg.crs, cfg.max_hdop, cfg.max_implied_kmh, cfg.gap_s, cfg.min_coverage, cfg.min_under_limit,
             cfg.min_working, cfg.max_overspeed_ratio, tz_offset_min,
         )  # fmt: skip
-        self.book = book
-        self._root = root
-        self._of_vehicle: dict[str, list[Route]] = {}
-        for r in self.routes.values():
-            for v in r.vehicles:
-                self._of_vehicle.setdefault(v, []).append(r)
-        self._live: dict[str, _Live] = {}
-        self._changes: asyncio.Queue[tuple[str, dict[str, object]]] = asyncio.Queue()
-        self.publish: Publish | None = None
+        self.live = LiveRoutes(self.routes, cfg.crs, cfg.alert_after_s, book)
+        self.tick_interval_s: float | None = None
 
     def _stops(self, features: list[dict[str, object]]) -> list[Stop]:
         out = []
@@ -74,55 +59,20 @@ class SanitationService:
             out.append(Stop(str(props["id"]), str(props.get("route", "")), float(x), float(y), radius, dwell))
         return out
 
-    # --- live alerts -----------------------------------------------------------------------
-    def observe(self, messages: list[tuple[Record, ...]]) -> None:
-        for records in messages:
-            for r in records:
-                if isinstance(r, VehicleFix) and r.vehicle in self._of_vehicle:
-                    self._fix(r)
+    async def restore(self, store: Store, now_ms: int) -> None:
+        """Nothing is restored: a live off-route or overspeed timer starts again with new fixes."""
 
-    def _fix(self, fix: VehicleFix) -> None:
-        routes = self._of_vehicle[fix.vehicle]
-        live = self._live.setdefault(fix.vehicle, _Live())
-        x, y = to_metric(self._cfg.crs).transform(np.array([fix.lon]), np.array([fix.lat]))
-        inside = [r for r in routes if r.locate(np.asarray(x), np.asarray(y))[0][0] <= r.half_width_m]
-        working = fix.working is not False
-        off = working and not inside
-        over = working and bool(inside) and fix.speed_kmh is not None and fix.speed_kmh > min(
-            r.speed_limit_kmh for r in inside
-        )  # fmt: skip
-        live.off_since_ms = (live.off_since_ms or fix.time_ms) if off else None
-        live.over_since_ms = (live.over_since_ms or fix.time_ms) if over else None
-        after = int(self._cfg.alert_after_s * 1000)
-        level = (
-            "off_route" if live.off_since_ms is not None and fix.time_ms - live.off_since_ms > after
-            else "overspeed" if live.over_since_ms is not None and fix.time_ms - live.over_since_ms > after
-            else "ok"
-        )  # fmt: skip
-        if level == live.level:
-            return
-        live.level = level
-        if level == "ok":
-            alert = self.book.clear(
-                "sanitation", fix.vehicle, "back on its corridor, within the limit", fix.time_ms
-            )
-        else:
-            reason = "off its route's corridor for over a minute" if level == "off_route" else (
-                f"{fix.speed_kmh:.0f} km/h over the limit for over a minute"
-            )  # fmt: skip
-            alert = self.book.raise_or_update("sanitation", fix.vehicle, level, reason, fix.time_ms)
-        if alert is not None:
-            shown = "green" if level == "ok" else level
-            payload = {"vehicle": fix.vehicle, "level": shown, "reason": alert.reason, "since": fix.time_ms,
-                       "alert_id": alert.id, "lat": fix.lat, "lon": fix.lon}  # fmt: skip
-            self._changes.put_nowait((fix.vehicle, payload))
+    def observe(self, messages: Sequence[tuple[Record, ...]], now_ms: int) -> Derived:
+        notices = [
+            notice
+            for records in messages
+            for r in records
+            if isinstance(r, VehicleFix) and (notice := self.live.observe(r)) is not None
+        ]
+        return Derived(notices=tuple(notices)) if notices else NOTHING
 
-    async def run(self) -> None:
-        while True:
-            vehicle, payload = await self._changes.get()
-            if self.publish is not None:
-                body = json.dumps(payload, ensure_ascii=False).encode()
-                self.publish(f"{self._root}/alert/sanitation/{vehicle}", body)
+    def tick(self, now_ms: int) -> Derived:
+        return NOTHING
 
     # --- the daily report ------------------------------------------------------------------
     async def report(
@@ -139,9 +89,7 @@ class SanitationService:
                 results.append(judge(v, _fixes(rows), route, self.stops, self.rules))
         return results
 
-    async def store_report(
-        self, submit: Callable[[Envelope], Awaitable[None]], results: list[Compliance], day_ms: int
-    ) -> None:
+    async def store_report(self, submit: Submit, results: list[Compliance], day_ms: int) -> None:
         records: list[Record] = []
         for c in results:
             records.append(
