@@ -9,8 +9,17 @@ from pathlib import Path
 
 import pytest
 
-from drones.formats import MissionFormatError, preview, read_plan, read_waypoints, write_plan, write_waypoints
-from drones.missions import NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT, item
+from drones.formats import (
+    ALTITUDE_KEYS,
+    MissionFormatError,
+    preview,
+    read_plan,
+    read_plan_fence,
+    read_waypoints,
+    write_plan,
+    write_waypoints,
+)
+from drones.missions import NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT, MissionItem, item
 
 CORPUS = Path(__file__).parent / "fixtures" / "qgc-plans"
 PLANS = sorted(CORPUS.glob("*.plan"))
@@ -32,6 +41,11 @@ def test_qgc_corpus_imports_every_item(path: Path) -> None:
     assert home == tuple(float(v) for v in doc["mission"]["plannedHomePosition"])
 
 
+def wire(i: MissionItem) -> MissionItem:
+    """What a .waypoints file carries of an item: no QGC altitude mode 3, Altitude or doJumpId."""
+    return MissionItem(i.command, i.frame, i.params, i.autocontinue)
+
+
 @pytest.mark.parametrize("path", PLANS, ids=lambda p: p.name)
 def test_exports_reimport_identically(path: Path) -> None:
     items, home = read_plan(json.loads(path.read_text()))
@@ -39,8 +53,66 @@ def test_exports_reimport_identically(path: Path) -> None:
     assert again == items
     assert home2 == home
     wpl, wpl_home = read_waypoints(write_waypoints(items, home))
-    assert wpl == items
+    assert wpl == [wire(i) for i in items]
+    # only QGC's AltitudeMode 3 says more than WPL can: TerrainTest's item 6 (frame 0, alt null)
+    assert [k for k, i in enumerate(items) if i != wire(i)] == ([5] if "Terrain" in path.name else [])
     assert wpl_home == home
+
+
+ITEM_KEYS = ("command", "frame", "params", "autoContinue", "doJumpId", "type", *ALTITUDE_KEYS)
+
+
+@pytest.mark.parametrize("path", PLANS, ids=lambda p: p.name)
+def test_export_is_qgcs_own_file_item_for_item(path: Path) -> None:
+    """Command, frame, params (nulls kept), AltitudeMode, Altitude, AMSLAltAboveTerrain, doJumpId,
+    autoContinue; globalPlanAltitudeMode and plannedHomePosition: as QGroundControl wrote them."""
+    doc = json.loads(path.read_text())
+    items, home = read_plan(doc)
+    ours = json.loads(json.dumps(write_plan(items, home)))
+    assert len(ours["mission"]["items"]) == len(doc["mission"]["items"])
+    for got, want in zip(ours["mission"]["items"], doc["mission"]["items"], strict=True):
+        assert {k: got.get(k, "absent") for k in ITEM_KEYS} == {k: want.get(k, "absent") for k in ITEM_KEYS}
+    for key in ("globalPlanAltitudeMode", "plannedHomePosition"):
+        assert ours["mission"][key] == doc["mission"][key]
+    assert ours["geoFence"] == doc["geoFence"]  # empty: {"circles": [], "polygons": [], "version": 2}
+
+
+def test_terrain_test_altitude_modes_are_read() -> None:
+    items, _ = read_plan(json.loads((CORPUS / "TerrainTest-ArduCopter.plan").read_text()))
+    assert [i.altitude_mode for i in items] == [1, 1, None, 2, 1, 3, 1, 4, 1, 1, 1]
+    agl = items[5]  # AltitudeMode 3: frame GLOBAL, param 7 null until QGC has the terrain
+    assert (agl.frame, agl.alt_m, agl.qgc_altitude, agl.amsl_target_m) == (0, None, 80.0, None)
+
+
+def test_altitude_mode_3_takes_qgcs_amsl_altitude() -> None:
+    doc = json.loads((CORPUS / "TerrainTest-ArduCopter.plan").read_text())
+    doc["mission"]["items"][5]["AMSLAltAboveTerrain"] = 412.5
+    items, _ = read_plan(doc)
+    assert items[5].alt_m is None  # the file's params are kept as they are
+    assert items[5].amsl_target_m == 412.5
+
+
+def test_geofence_polygons_as_qgc_writes_them() -> None:
+    square = [(29.87, 121.54), (29.87, 121.55), (29.88, 121.55), (29.88, 121.54)]
+    doc = json.loads(json.dumps(write_plan([item(NAV_TAKEOFF, 29.87, 121.54, 30.0)], fence=[square])))
+    assert doc["geoFence"] == {
+        "circles": [],
+        "polygons": [{"inclusion": False, "polygon": [list(v) for v in square], "version": 1}],
+        "version": 2,
+    }
+    assert read_plan_fence(doc) == [square]
+    assert read_plan_fence(doc, inclusion=True) == []
+    doc["geoFence"]["polygons"][0]["polygon"].append(list(square[0]))  # a closed ring reads the same
+    assert read_plan_fence(doc) == [square]
+    assert read_plan_fence({"fileType": "Plan", "mission": {}}) == []
+    with pytest.raises(MissionFormatError, match="not a latitude"):
+        read_plan_fence(
+            {"geoFence": {"polygons": [{"inclusion": False, "polygon": [[91, 2]] * 3, "version": 1}]}}
+        )
+    with pytest.raises(MissionFormatError, match="polygon 0"):
+        read_plan_fence({"geoFence": {"polygons": ["x"]}})
+    with pytest.raises(MissionFormatError, match="3 vertices"):
+        read_plan_fence({"geoFence": {"polygons": [{"inclusion": False, "polygon": [[1, 2]], "version": 1}]}})
 
 
 def test_bad_files_are_refused_with_a_reason() -> None:
@@ -50,6 +122,19 @@ def test_bad_files_are_refused_with_a_reason() -> None:
         read_waypoints("QGC WPL 110\n0\t1\t0\t16\n")
     with pytest.raises(MissionFormatError, match="SimpleItem"):
         read_plan({"fileType": "Plan", "mission": {"items": [{"type": "ComplexItem"}]}})
+    good = json.loads((CORPUS / "TerrainTest-ArduCopter.plan").read_text())
+    bad = [("AltitudeMode", 0, "AltitudeMode must be"), ("AltitudeMode", None, "must be"),
+           ("frame", 3, "AltitudeMode 3 goes with frame 0"), ("command", "x", "item 5")]  # fmt: skip
+    for key, value, reason in bad:
+        doc = json.loads(json.dumps(good))
+        doc["mission"]["items"][5][key] = value
+        with pytest.raises(MissionFormatError, match=reason):
+            read_plan(doc)
+    doc = json.loads(json.dumps(good))
+    for home in ([47.6, None, 9.26], [47.6, -122.1, math.nan], [47.6]):
+        doc["mission"]["plannedHomePosition"] = home
+        with pytest.raises(MissionFormatError, match="plannedHomePosition"):
+            read_plan(doc)
 
 
 def test_preview_is_geojson() -> None:

@@ -4,6 +4,7 @@ battery, and terrain following over a real DEM (matplotlib's Jacksboro fault sam
 from __future__ import annotations
 
 import itertools
+import json
 import math
 import os
 from pathlib import Path
@@ -14,9 +15,24 @@ import rasterio
 from rasterio.transform import from_origin
 from shapely.geometry import Polygon
 
-from drones.checks import Zone, airport_zone, check, follow_terrain
+from drones.checks import (
+    LevelTerrain,
+    Zone,
+    airport_zone,
+    check,
+    follow_terrain,
+    resolve_above_terrain,
+    true_heights,
+)
+from drones.formats import read_plan, write_plan
 from drones.mission_service import MissionPlanner
-from drones.missions import DO_SET_CAM_TRIGG_DIST, NAV_RETURN_TO_LAUNCH, NAV_TAKEOFF, NAV_WAYPOINT
+from drones.missions import (
+    DO_SET_CAM_TRIGG_DIST,
+    NAV_RETURN_TO_LAUNCH,
+    NAV_TAKEOFF,
+    NAV_WAYPOINT,
+    MissionItem,
+)
 from drones.planning import Camera, local, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain
 from telemetry.assets import sample_assets_dir
@@ -147,3 +163,131 @@ def test_a_waypoint_beyond_range_is_refused_not_a_crash() -> None:
         planner.plan({"type": "points", "points": [[121.55, 29.88], [121.56, 30.5]], "altitude_agl_m": 60})
     ok = planner.plan({"type": "points", "points": [[121.55, 29.88], [121.56, 29.87]], "altitude_agl_m": 60})
     assert ok.checks.flyable
+
+
+def test_reaching_the_height_limit_is_refused() -> None:
+    """DOMAIN.md: airspace at 120 m true height and above is controlled, so 120 m is refused."""
+    at_limit = check(points([(121.55, 29.88)], 120.0), FlatTerrain(), [], HOME, 120.0, 8.0)
+    assert at_limit.max_true_height_m == 120.0
+    assert not at_limit.flyable
+    below = check(points([(121.55, 29.88)], 119.8), FlatTerrain(), [], HOME, 120.0, 8.0)
+    assert below.flyable
+    low = Zone("L1", "patrol", Polygon([(121.5, 29.8), (121.6, 29.8), (121.6, 29.9), (121.5, 29.9)]), 50.0)
+    assert not check(points([(121.55, 29.88)], 50.0), FlatTerrain(), [low], HOME, 120.0, 8.0).flyable
+
+
+def test_each_frame_gives_its_true_height_over_a_dem(jacksboro: Path) -> None:
+    """Relative: home ground + alt − ground; AMSL: alt − ground (not alt above home); terrain: alt."""
+    dem = DemTerrain(jacksboro)
+    home = (-84.35, 36.50)
+
+    def ground(lon: float, lat: float) -> float:
+        return float(dem.elevation(np.array([lat]), np.array([lon]))[0])
+
+    a, b, c = (-84.30, 36.55), (-84.20, 36.65), (-84.12, 36.70)
+    items = [
+        MissionItem(NAV_TAKEOFF, 3, (0.0, 0.0, 0.0, None, home[1], home[0], 30.0)),
+        MissionItem(NAV_WAYPOINT, 3, (0.0, 0.0, 0.0, None, a[1], a[0], 50.0)),  # relative
+        MissionItem(NAV_WAYPOINT, 0, (0.0, 0.0, 0.0, None, b[1], b[0], round(ground(*b) + 40.0, 2))),  # AMSL
+        MissionItem(NAV_WAYPOINT, 10, (0.0, 0.0, 0.0, None, c[1], c[0], 25.0)),  # terrain
+    ]
+    heights = true_heights(items, dem, home)
+    assert heights[0] == pytest.approx(30.0)
+    assert heights[1] == pytest.approx(ground(*home) + 50.0 - ground(*a), abs=0.01)
+    assert heights[2] == pytest.approx(40.0, abs=0.01)
+    assert heights[3] == pytest.approx(25.0)
+    assert abs(ground(*b) - ground(*home)) > 100  # so reading AMSL as "above home" would be far off
+
+
+def test_qgcs_terrain_test_plan_is_checked_at_its_true_heights() -> None:
+    """QGroundControl's TerrainTest-ArduCopter.plan lies near Redmond, WA: no DEM of it here, so
+    the ground is level at the home's elevation, 9.26 m AMSL as its plannedHomePosition says.
+    Relative items are their altitude; the AMSL waypoint at 159.26 m is 150 m above that ground
+    (not 159.26 m above home, as it used to be checked); the AltitudeMode 3 waypoint, whose AMSL
+    altitude QGC has not computed (param 7 null), is its Altitude, 80 m above terrain (never 0 m);
+    the terrain-frame waypoint is 50 m; the ROI (201) is not flown to; the landing is 0 m."""
+    plan = json.loads((Path(__file__).parent / "fixtures/qgc-plans/TerrainTest-ArduCopter.plan").read_text())
+    items, plan_home = read_plan(plan)
+    assert plan_home is not None
+    home, level = (plan_home[1], plan_home[0]), LevelTerrain(plan_home[2])
+    assert true_heights(items, level, home) == [
+        30.0,
+        60.0,
+        None,
+        150.0,
+        None,
+        80.0,
+        100.0,
+        50.0,
+        70.0,
+        15.0,
+        0.0,
+    ]
+    result = check(items, level, [], home, 120.0, 8.0)
+    assert result.max_true_height_m == 150.0
+    assert result.missing_altitude == (5,)  # nothing to send for item 5 until a DEM computes it
+    assert "AltitudeMode 3" in result.notes[0]
+    assert not result.flyable
+    planner = MissionPlanner(AirspaceConfig(), str(sample_assets_dir()))  # no DEM configured
+    m = planner.plan({"type": "import", "plan": plan})
+    assert (m.checks.max_true_height_m, m.home_amsl_m) == (150.0, 9.26)
+    assert m.checks.terrain.startswith("flat")
+    assert m.plan_file()["mission"]["plannedHomePosition"] == [47.6305111, -122.0863806, 9.26]
+    assert m.items[5].alt_m is None  # without a DEM the item stays as QGC wrote it
+
+
+def test_altitude_mode_3_gets_its_amsl_altitude_from_the_dem(jacksboro: Path, tmp_path: Path) -> None:
+    dem = DemTerrain(jacksboro)
+    lon, lat = -84.30, 36.55
+    agl = MissionItem(NAV_WAYPOINT, 0, (0.0, 0.0, 0.0, None, lat, lon, None), True, 3, 80.0, None)
+    items = [MissionItem(NAV_TAKEOFF, 3, (0.0, 0.0, 0.0, None, 36.50, -84.35, 30.0)), agl]
+    assert resolve_above_terrain(items, None) == items  # no DEM: nothing to compute it from
+    resolved = resolve_above_terrain(items, dem)
+    ground = float(dem.elevation(np.array([lat]), np.array([lon]))[0])
+    assert resolved[1].alt_m == resolved[1].qgc_amsl_above_terrain == round(ground + 80.0, 2)
+    assert true_heights(resolved, dem, (-84.35, 36.50))[1] == pytest.approx(80.0, abs=0.01)
+    assert check(resolved, dem, [], (-84.35, 36.50), 120.0, 8.0).missing_altitude == ()
+    doc = write_plan(items, (36.50, -84.35, 300.0))
+    planner = MissionPlanner(AirspaceConfig(dem=str(jacksboro)), str(tmp_path))
+    m = planner.plan({"type": "import", "plan": doc})
+    assert m.items[1].alt_m == round(ground + 80.0, 2)
+    assert m.home_amsl_m == pytest.approx(float(dem.elevation(np.array([36.50]), np.array([-84.35]))[0]))
+    exported = m.plan_file()["mission"]["items"][1]
+    assert (exported["AltitudeMode"], exported["Altitude"], exported["frame"]) == (3, 80.0, 0)
+    assert exported["params"][6] == exported["AMSLAltAboveTerrain"] == round(ground + 80.0, 2)
+
+
+def test_terrain_frame_legs_hold_their_height_above_ground(jacksboro: Path) -> None:
+    """Into a terrain-frame waypoint the autopilot holds the height above ground along the leg,
+    so a valley under it does not count as height (an AMSL straight line over it would)."""
+    dem = DemTerrain(jacksboro)
+    home, a, b = (-84.35, 36.50), (-84.30, 36.55), (-84.12, 36.70)
+    items = [
+        MissionItem(NAV_TAKEOFF, 3, (0.0, 0.0, 0.0, None, home[1], home[0], 50.0)),
+        MissionItem(NAV_WAYPOINT, 10, (0.0, 0.0, 0.0, None, a[1], a[0], 50.0)),
+        MissionItem(NAV_WAYPOINT, 10, (0.0, 0.0, 0.0, None, b[1], b[0], 50.0)),
+        MissionItem(21, 10, (0.0, 0.0, 0.0, None, b[1], b[0], 0.0)),  # LAND: no way back to count
+    ]
+    assert check(items, dem, [], home, 120.0, 10.0).max_true_height_m == pytest.approx(50.0)
+    fwd, back = local(home[1], home[0])
+    (x0, x1), (y0, y1) = fwd.transform([a[0], b[0]], [a[1], b[1]])
+    f = np.linspace(0, 1, 500)
+    lon, lat = back.transform(x0 + f * (x1 - x0), y0 + f * (y1 - y0))
+    ground = dem.elevation(np.asarray(lat), np.asarray(lon))
+    straight = ground[0] + 50 + f * (ground[-1] - ground[0])  # the same leg flown as a straight AMSL line
+    assert float(np.nanmax(straight - ground)) > 120.0
+
+
+def test_only_positioned_nav_commands_are_flown_to() -> None:
+    """A region of interest (NAV_ROI 80, DO_SET_ROI 201, DO_SET_ROI_LOCATION 195) is where the
+    camera looks, not a leg: QGC draws no flight path to it and neither do the checks."""
+    at = (0.0, 0.0, 0.0, None, 29.88, 121.55, 0.0)
+    assert [MissionItem(c, 3, at).flown_to for c in (16, 19, 21, 22, 82, 80, 195, 201, 20)] == [True] * 5 + [
+        False
+    ] * 4
+    assert not MissionItem(16, 2, at).flown_to  # MAV_FRAME_MISSION: no position
+    far_roi = [
+        *points([(121.55, 29.88)], 60.0)[:-1],
+        MissionItem(201, 3, (0.0, 0.0, 0.0, 0.0, 29.60, 121.20, 0.0)),
+    ]
+    assert check(far_roi, FlatTerrain(), [], HOME, 120.0, 8.0).estimated_flight_s < 600
