@@ -108,6 +108,8 @@ class EmbeddedStore:
                 f"CREATE TABLE IF NOT EXISTS {_table(m)} (series INTEGER NOT NULL, time BIGINT NOT NULL,"
                 f" {cols}, PRIMARY KEY (series, time))"
             )
+            for f, t in m.fields.items():  # a store made before a field was added to the schema
+                con.execute(f'ALTER TABLE {_table(m)} ADD COLUMN IF NOT EXISTS "{f}" {_SQL_TYPE[t]}')
         self._series = {
             (m, tuple(sorted(json.loads(tags).items()))): sid
             for sid, m, tags in con.execute("SELECT id, measurement, tags FROM series").fetchall()

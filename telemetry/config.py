@@ -13,9 +13,13 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
+from telemetry.config_base import Section as _Section
+from telemetry.config_drones import AirportConfig as AirportConfig  # noqa: PLC0414 - re-exported
+from telemetry.config_drones import AirspaceConfig as AirspaceConfig  # noqa: PLC0414 - re-exported
+from telemetry.config_drones import DronesConfig
 from telemetry.config_env import env_problems
 from telemetry.errors import ConfigError
 
@@ -29,11 +33,6 @@ DEMO_TOKENS = {
 }
 
 Role = Literal["viewer", "manager", "pilot", "admin"]
-
-
-class _Section(BaseModel):
-    # allow_inf_nan: `inf` and `nan` are valid TOML floats but no timeout, threshold or limit
-    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
 
 class SiteConfig(_Section):
@@ -254,30 +253,6 @@ class AssetsConfig(_Section):
     strict: bool = False
 
 
-class AirportConfig(_Section):
-    icao: str
-    lat: float = Field(ge=-90, le=90)
-    lon: float = Field(ge=-180, le=180)
-    runway_bearing_deg: float = Field(ge=0, lt=360)
-    runway_length_m: float = Field(gt=0)
-    half_width_m: float = Field(10_000, gt=0)
-    end_extension_m: float = Field(20_000, ge=0)
-
-
-class AirspaceConfig(_Section):
-    max_true_height_m: float = Field(120, gt=0)
-    dem: str = ""
-    altitude_mode: Literal["relative", "terrain"] = "relative"  # extension: how waypoints hold AGL
-    terrain_tolerance_m: float = Field(5.0, gt=0)  # extension: add waypoints where the ground departs more
-    airports: list[AirportConfig] = Field(
-        default_factory=lambda: [
-            AirportConfig(
-                icao="ZSNB", lat=29.8267, lon=121.4619, runway_bearing_deg=128, runway_length_m=3200
-            )
-        ]
-    )
-
-
 class Settings(BaseSettings):
     """The whole configuration. Environment variables win over the file's values."""
 
@@ -298,6 +273,7 @@ class Settings(BaseSettings):
     api: ApiConfig = ApiConfig()
     assets: AssetsConfig = AssetsConfig()
     airspace: AirspaceConfig = AirspaceConfig()
+    drones: DronesConfig = DronesConfig()
 
     @classmethod
     def settings_customise_sources(

@@ -188,6 +188,11 @@ class DroneState:
     mission_seq: int | None = None
     gps_fix: int | None = None
     satellites: int | None = None
+    autopilot: str | None = None  # ardupilot | px4 | generic (HEARTBEAT.autopilot)
+    mission_state: int | None = None  # MISSION_CURRENT.mission_state (MAVLink MISSION_STATE)
+    home_lat: float | None = None  # HOME_POSITION
+    home_lon: float | None = None
+    home_alt_msl_m: float | None = None
 
     def to_point(self) -> Point:
         fields = {
@@ -204,6 +209,11 @@ class DroneState:
             "mission_seq": self.mission_seq,
             "gps_fix": self.gps_fix,
             "satellites": self.satellites,
+            "autopilot": self.autopilot,
+            "mission_state": self.mission_state,
+            "home_lat": self.home_lat,
+            "home_lon": self.home_lon,
+            "home_alt_msl_m": self.home_alt_msl_m,
         }
         return Point.make("drone_state", {"drone": str(self.drone)}, fields, self.time_ms)
 

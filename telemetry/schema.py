@@ -76,6 +76,12 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                     "mission_seq": "int",
                     "gps_fix": "int",
                     "satellites": "int",
+                    # extensions: the autopilot's dialect, its mission state, its home
+                    "autopilot": "str",
+                    "mission_state": "int",
+                    "home_lat": "float",
+                    "home_lon": "float",
+                    "home_alt_msl_m": "float",
                 },
             ),
             _m(

@@ -10,7 +10,7 @@ from typing import TypeVar
 
 from storage.embedded import EmbeddedStore
 from telemetry.queries import SeriesQuery
-from telemetry.records import GaugeReading, Point
+from telemetry.records import DroneState, GaugeReading, Point
 
 T = TypeVar("T")
 H = 3_600_000
@@ -81,3 +81,28 @@ def test_a_sigkilled_writer_loses_no_committed_batch(tmp_path: Path) -> None:
             assert n.values == (("depth_cm", 2000),)
 
     run(check())
+
+
+def test_a_store_made_before_a_field_existed_gains_its_column(tmp_path: Path) -> None:
+    """Upgrading keeps the data: drone_state made without the fields added later (autopilot,
+    mission_state, home) gets the columns at the next start, and old rows read back."""
+    import duckdb
+
+    con = duckdb.connect(str(tmp_path / "telemetry.duckdb"))
+    con.execute("CREATE TABLE m_drone_state (series INTEGER NOT NULL, time BIGINT NOT NULL, lat DOUBLE,"
+                " PRIMARY KEY (series, time))")  # fmt: skip
+    con.close()
+
+    async def go() -> list[dict[str, object]]:
+        async with EmbeddedStore(tmp_path) as s:
+            await s.write([DroneState(1, T0, lat=29.87).to_point()])
+            await s.write([DroneState(1, T0 + 1000, autopilot="px4", mission_state=5).to_point()])
+            rows = await s.query_series(
+                SeriesQuery("drone_state", ("lat", "autopilot", "mission_state"), "1")
+            )
+            return [dict(r.values) for r in rows]
+
+    assert run(go()) == [
+        {"lat": 29.87, "autopilot": None, "mission_state": None},
+        {"lat": None, "autopilot": "px4", "mission_state": 5},
+    ]
