@@ -1,6 +1,6 @@
 """``telemetry demo``: an embedded broker, the service on the embedded store, the sensor fleet
-simulator (the rainstorm and sweepers scenarios), two simulated drones and the API, on 127.0.0.1
-only, with the four demo tokens."""
+simulator (the rainstorm and sweepers scenarios), two simulated drones (system id 1 speaks
+ArduPilot, 2 speaks PX4) and the API, on 127.0.0.1 only, with the four demo tokens."""
 
 from __future__ import annotations
 
@@ -9,6 +9,7 @@ import contextlib
 import logging
 import socket
 from pathlib import Path
+from typing import Literal
 
 import uvicorn
 
@@ -29,7 +30,11 @@ def _free_udp_port() -> int:
         return int(s.getsockname()[1])
 
 
-DEMO_DRONES = ((1, (29.8737, 121.5453)), (2, (29.8560, 121.5282)))  # Gulou; 环城南路
+# (system id, home, autopilot): one drone of each dialect, Gulou and 环城南路
+DEMO_DRONES: tuple[tuple[int, tuple[float, float], Literal["ardupilot", "px4"]], ...] = (
+    (1, (29.8737, 121.5453), "ardupilot"),
+    (2, (29.8560, 121.5282), "px4"),
+)
 DRONE_TIME_SCALE = 4.0  # simulated drones fly at 4× speed: a patrol is over in minutes
 
 
@@ -71,8 +76,9 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
                 home=home,
                 seed=seed + sysid,
                 time_scale=DRONE_TIME_SCALE,
+                autopilot=autopilot,
             )
-            for sysid, home in DEMO_DRONES
+            for sysid, home, autopilot in DEMO_DRONES
         ]
         for d in drones:
             d.start()
@@ -86,6 +92,7 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
             f"                '{base}/api/v1/series/water_depth?device=G01'\n"
             f"  devices:    curl -H 'Authorization: Bearer demo-viewer' '{base}/api/v1/devices'\n"
             f"  drones:     curl -H 'Authorization: Bearer demo-viewer' '{base}/api/v1/drones'\n"
+            f"              (system id 1 speaks ArduPilot, 2 speaks PX4)\n"
             f"  MQTT:       {broker.url} (embedded)   store: {data_dir}/   DEM: {dem} (synthetic)\n"
             f"  tokens:     {', '.join(DEMO_TOKENS)}\n"
             f"Ctrl-C stops.",

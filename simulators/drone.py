@@ -1,30 +1,41 @@
-"""``telemetry simulate drone``: one vehicle speaking MAVLink 2 as an ArduPilot quadrotor.
+"""``telemetry simulate drone``: one quadrotor speaking MAVLink 2 as ArduPilot (ArduCopter) or PX4.
 
-It implements the mission protocol both ways (MISSION_COUNT / MISSION_REQUEST_INT /
-MISSION_ITEM_INT / MISSION_ACK, download, clear), COMMAND_LONG arm and disarm, DO_SET_MODE (and
-SET_MODE) with ArduCopter mode numbers, MISSION_START, NAV_TAKEOFF, RTL, REQUEST_MESSAGE and
-SET_MESSAGE_INTERVAL; it flies the mission (:mod:`simulators.drone_model`), reports
-MISSION_CURRENT and MISSION_ITEM_REACHED, and drops outgoing packets with probability ``drop``.
-Deterministic for a given ``seed``. Runs in its own thread (``start``/``stop``) or in the
-foreground (``run``).
+Each dialect follows its autopilot's own source (docs/autopilots.md): mode numbers and HEARTBEAT
+(:mod:`simulators.autopilots`), the mission protocol for missions and geofences
+(:mod:`simulators.mission_protocol`), which items it accepts (:mod:`simulators.mission_items`),
+and how it flies a mission (:mod:`simulators.drone_model`). It reports MISSION_ITEM_REACHED and
+MISSION_CURRENT with ``total`` and ``mission_state``, HOME_POSITION on request (and streamed where
+the autopilot streams it), STATUSTEXT where the autopilot explains a refusal or a fence breach,
+and drops outgoing packets with probability ``drop``. Deterministic for a given ``seed``. Runs in
+its own thread (``start``/``stop``) or in the foreground (``run``).
 """
 
 from __future__ import annotations
 
 import logging
+import math
 import os
 import random
 import threading
 import time
-from typing import Any
+from typing import Any, Literal
 
-from simulators.drone_model import AUTO, GUIDED, LAND, RTL, Item, Vehicle
+from simulators import autopilots as ap
+from simulators.drone_model import Mode
+from simulators.mission_protocol import MissionServer, item_from
 
 log = logging.getLogger(__name__)
 
 _TICK_S = 0.05
-_UPLOAD_ITEM_TIMEOUT_S = 1.0
-_UPLOAD_RETRIES = 5
+# HEARTBEAT, SYS_STATUS, GPS_RAW_INT, ATTITUDE, GLOBAL_POSITION_INT, MISSION_CURRENT, VFR_HUD,
+# HOME_POSITION, EXTENDED_SYS_STATE, AUTOPILOT_VERSION, BATTERY_STATUS: what _emit can send
+_EMITTED = frozenset({0, 1, 24, 30, 33, 42, 74, 242, 245, 148, 147})
+_CALIBRATION_S = 1.0  # how long the simulated baro calibration runs with in_progress_acks
+MAV_CMD = {
+    "ARM_DISARM": 400, "DO_SET_MODE": 176, "MISSION_START": 300, "NAV_TAKEOFF": 22, "NAV_RTL": 20,
+    "NAV_LAND": 21, "DO_PAUSE_CONTINUE": 193, "REQUEST_MESSAGE": 512, "SET_MESSAGE_INTERVAL": 511,
+    "REQUEST_AUTOPILOT_CAPABILITIES": 520, "GET_HOME_POSITION": 410, "PREFLIGHT_CALIBRATION": 241,
+}  # fmt: skip
 
 
 def _mavutil() -> Any:
@@ -46,23 +57,37 @@ class DroneSimulator:
         seed: int = 1,
         signing_key: bytes | None = None,
         time_scale: float = 1.0,
+        autopilot: Literal["ardupilot", "px4"] = "ardupilot",
+        in_progress_acks: bool = False,
+        fence_action: Literal["rtl", "report"] = "rtl",
+        autopilot_readback: bool = False,
     ) -> None:
         self._url = connect
         self.sysid = sysid
-        self.vehicle = Vehicle(home[0], home[1], speed_ms=speed_ms)
+        self.autopilot = ap.autopilot(autopilot)
+        self.vehicle = self.autopilot.vehicle(home, speed_ms)
         self._drop = drop
         self._rng = random.Random(seed)
         self._signing_key = signing_key
         self._scale = time_scale
+        self._in_progress = in_progress_acks
+        self._fence_action = fence_action
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         self._mav: Any = None
         self._m: Any = None  # the mavlink module (constants)
         self._intervals_s: dict[int, float] = {}
         self._last_sent: dict[int, float] = {}
-        self._upload: dict[str, Any] | None = None  # an upload in progress
+        self._later: list[tuple[float, int, int, tuple[int, int]]] = []  # (due, command, result, peer)
+        self._reached_repeats = 0
+        self._queued: list[int] = []  # messages a command asked for, sent behind its COMMAND_ACK
+        self.missions = MissionServer(
+            self.autopilot, self.vehicle, self._send, self._statustext, autopilot_readback=autopilot_readback
+        )
         self.sent = 0
         self.refused = 0  # packets refused for a missing or wrong signature (with a key)
+        self.texts: list[str] = []  # every STATUSTEXT sent (for tests and logs)
+        self.commands: list[tuple[int, tuple[float, ...]]] = []  # every command received, with params
 
     # --- lifecycle --------------------------------------------------------------------------
     def start(self) -> None:
@@ -93,6 +118,9 @@ class DroneSimulator:
             m.MAVLINK_MSG_ID_MISSION_CURRENT: 1.0,
             m.MAVLINK_MSG_ID_ATTITUDE: 0.25,
         }
+        if self.autopilot.home_interval_s > 0:  # PX4 streams HOME_POSITION and EXTENDED_SYS_STATE
+            self._intervals_s[m.MAVLINK_MSG_ID_HOME_POSITION] = self.autopilot.home_interval_s
+            self._intervals_s[m.MAVLINK_MSG_ID_EXTENDED_SYS_STATE] = 1.0
         deadline = None if duration_s is None else time.monotonic() + duration_s
         last = time.monotonic()
         try:
@@ -106,7 +134,8 @@ class DroneSimulator:
                 last = now
                 self._flush_events()
                 self._periodic(now)
-                self._upload_timeouts(now)
+                self.missions.tick()
+                self._answer_later(now)
         finally:
             conn.close()
 
@@ -123,21 +152,26 @@ class DroneSimulator:
         getattr(self._mav.mav, f"{name}_send")(*args)
         self.sent += 1
 
+    def _statustext(self, text: str, severity: int) -> None:
+        self.texts.append(text)
+        self._send("statustext", severity, text.encode()[:50])
+
     def _periodic(self, now: float) -> None:
         for msgid, interval in self._intervals_s.items():
             if interval > 0 and now - self._last_sent.get(msgid, 0.0) >= interval:
                 self._last_sent[msgid] = now
                 self._emit(msgid)
 
-    def _emit(self, msgid: int) -> None:
-        m, v = self._m, self.vehicle
+    def _emit(self, msgid: int) -> bool:
+        m, v, a = self._m, self.vehicle, self.autopilot
         if msgid == m.MAVLINK_MSG_ID_HEARTBEAT:
-            base = m.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED | (m.MAV_MODE_FLAG_SAFETY_ARMED if v.armed else 0)
-            state = m.MAV_STATE_ACTIVE if v.armed else m.MAV_STATE_STANDBY
-            self._send("heartbeat", m.MAV_TYPE_QUADROTOR, m.MAV_AUTOPILOT_ARDUPILOTMEGA, base, v.mode, state)
+            self._send(
+                "heartbeat", m.MAV_TYPE_QUADROTOR, a.mav_autopilot, a.base_mode(v), a.custom_mode(v.mode),
+                a.system_status(v),
+            )  # fmt: skip
         elif msgid == m.MAVLINK_MSG_ID_GLOBAL_POSITION_INT:
             self._send(
-                "global_position_int", self._boot_ms(), int(v.lat * 1e7), int(v.lon * 1e7),
+                "global_position_int", self._boot_ms(), round(v.lat * 1e7), round(v.lon * 1e7),
                 int((v.home_alt_msl_m + v.alt_rel_m) * 1000), int(v.alt_rel_m * 1000), 0, 0, 0,
                 int(v.heading_deg * 100),
             )  # fmt: skip
@@ -152,7 +186,7 @@ class DroneSimulator:
             self._send("battery_status", 0, 1, 1, 2500, cells, 1500, -1, -1, int(v.battery_pct))
         elif msgid == m.MAVLINK_MSG_ID_GPS_RAW_INT:
             self._send(
-                "gps_raw_int", self._boot_ms() * 1000, 3, int(v.lat * 1e7), int(v.lon * 1e7),
+                "gps_raw_int", self._boot_ms() * 1000, 3, round(v.lat * 1e7), round(v.lon * 1e7),
                 int((v.home_alt_msl_m + v.alt_rel_m) * 1000), 80, 120, int(v.groundspeed_ms * 100),
                 int(v.heading_deg * 100), 14,
             )  # fmt: skip
@@ -162,45 +196,73 @@ class DroneSimulator:
                 v.home_alt_msl_m + v.alt_rel_m, 0.0,
             )  # fmt: skip
         elif msgid == m.MAVLINK_MSG_ID_ATTITUDE:
-            self._send("attitude", self._boot_ms(), 0.0, 0.0, v.heading_deg * 3.14159 / 180, 0.0, 0.0, 0.0)
+            self._send("attitude", self._boot_ms(), 0.0, 0.0, math.radians(v.heading_deg), 0.0, 0.0, 0.0)
         elif msgid == m.MAVLINK_MSG_ID_MISSION_CURRENT:
             self._mission_current()
+        elif msgid == m.MAVLINK_MSG_ID_EXTENDED_SYS_STATE:
+            landed = m.MAV_LANDED_STATE_IN_AIR if v.flying else m.MAV_LANDED_STATE_ON_GROUND
+            self._send("extended_sys_state", m.MAV_VTOL_STATE_UNDEFINED, landed)
         elif msgid == m.MAVLINK_MSG_ID_AUTOPILOT_VERSION:
             caps = (
-                m.MAV_PROTOCOL_CAPABILITY_MISSION_INT
-                | m.MAV_PROTOCOL_CAPABILITY_MAVLINK2
-                | (m.MAV_PROTOCOL_CAPABILITY_COMMAND_INT)
-            )
-            self._send(
-                "autopilot_version", caps, 0x04050000, 0, 0, 0, [0] * 8, [0] * 8, [0] * 8, 0, 0, self.sysid
-            )
+                m.MAV_PROTOCOL_CAPABILITY_MISSION_INT | m.MAV_PROTOCOL_CAPABILITY_MAVLINK2
+                | m.MAV_PROTOCOL_CAPABILITY_COMMAND_INT | m.MAV_PROTOCOL_CAPABILITY_MISSION_FENCE
+                | m.MAV_PROTOCOL_CAPABILITY_MISSION_FLOAT
+            )  # fmt: skip
+            version = 0x040500FF if a.name == "ardupilot" else 0x010E00FF  # 4.5.0 / 1.14.0 official
+            zeros = [0] * 8
+            self._send("autopilot_version", caps, version, 0, 0, 0, zeros, zeros, zeros, 0, 0, self.sysid)
         elif msgid == m.MAVLINK_MSG_ID_HOME_POSITION:
             self._send(
-                "home_position", int(v.home_lat * 1e7), int(v.home_lon * 1e7), int(v.home_alt_msl_m * 1000),
-                0.0, 0.0, 0.0, [1.0, 0.0, 0.0, 0.0], 0.0, 0.0, 0.0,
+                "home_position", round(v.home_lat * 1e7), round(v.home_lon * 1e7),
+                int(v.home_alt_msl_m * 1000), 0.0, 0.0, 0.0, [1.0, 0.0, 0.0, 0.0], 0.0, 0.0, 0.0,
             )  # fmt: skip
+        else:
+            return False
+        return True
 
     def _mission_current(self) -> None:
-        m, v = self._m, self.vehicle
-        total = len(v.mission)
-        seq = total if v.mission_done else v.current
-        state = (
-            m.MISSION_STATE_NO_MISSION if not total
-            else m.MISSION_STATE_COMPLETE if v.mission_done
-            else m.MISSION_STATE_ACTIVE if v.mode == AUTO and v.armed
-            else m.MISSION_STATE_NOT_STARTED
-        )  # fmt: skip
-        self._send("mission_current", seq, total, state, 1 if v.mode == AUTO else 0)
+        seq, total, state, mode = self.autopilot.mission_current(self.vehicle)
+        self._send("mission_current", seq, total, state, mode)
+        v = self.vehicle  # PX4 sends the last MISSION_ITEM_REACHED again, up to 10 times
+        if self._reached_repeats < self.autopilot.reached_repeats and v.reached >= 0:
+            self._reached_repeats += 1
+            self._send("mission_item_reached", v.reached)
 
     def _boot_ms(self) -> int:
         return int(time.monotonic() * 1000) & 0xFFFFFFFF
 
     def _flush_events(self) -> None:
-        for kind, seq in self.vehicle.events:
+        v, m = self.vehicle, self._m
+        events, v.events = v.events, []
+        for kind, seq in events:
             if kind == "reached":
+                self._reached_repeats = 0
                 self._send("mission_item_reached", seq)
-            self._mission_current()
-        self.vehicle.events.clear()
+            elif kind == "disarmed":
+                self.autopilot.on_disarm(v)
+            elif kind == "home":
+                self._emit(m.MAVLINK_MSG_ID_HOME_POSITION)  # both send HOME_POSITION when home is set
+            elif kind == "breach":
+                self._fence_breach()
+            if kind in ("reached", "current", "disarmed"):
+                self._mission_current()
+
+    def _fence_breach(self) -> None:
+        """ArduCopter Copter::fence_check (FENCE_ACTION RTL, LAND if RTL refuses); PX4 Navigator's
+        geofence check with GF_ACTION 3 (RTL). ``fence_action="report"`` only tells."""
+        answer = self.autopilot.breach_text()
+        self._statustext(answer.text, answer.severity)
+        v = self.vehicle
+        if self._fence_action != "rtl" or v.mode in (Mode.RTL, Mode.LAND):
+            return
+        if self.autopilot.set_mode(v, Mode.RTL).result != ap.ACCEPTED:
+            self.autopilot.set_mode(v, Mode.LAND)
+
+    def _answer_later(self, now: float) -> None:
+        due = [x for x in self._later if x[0] <= now]
+        self._later = [x for x in self._later if x[0] > now]
+        for _, command, result, peer in due:
+            self._send("command_ack", command, result, 100, 0, peer[0], peer[1])
 
     # --- receiving --------------------------------------------------------------------------
     def _handle(self, msg: Any) -> None:
@@ -212,128 +274,102 @@ class DroneSimulator:
             handler(msg)
 
     def _on_command_long(self, msg: Any) -> None:
-        m, v = self._m, self.vehicle
-        cmd = msg.command
-        result = m.MAV_RESULT_ACCEPTED
-        if cmd == m.MAV_CMD_COMPONENT_ARM_DISARM:
-            ok = v.arm(msg.param1 >= 0.5) or msg.param2 == 21196  # 21196: forced
-            result = m.MAV_RESULT_ACCEPTED if ok else m.MAV_RESULT_DENIED
-        elif cmd == m.MAV_CMD_DO_SET_MODE:
-            result = m.MAV_RESULT_ACCEPTED if v.set_mode(int(msg.param2)) else m.MAV_RESULT_DENIED
-        elif cmd == m.MAV_CMD_MISSION_START:
-            result = m.MAV_RESULT_ACCEPTED if v.start_mission() else m.MAV_RESULT_DENIED
-        elif cmd == m.MAV_CMD_NAV_TAKEOFF:
-            v.mode = GUIDED if v.mode != AUTO else v.mode
-            result = m.MAV_RESULT_ACCEPTED if v.takeoff(msg.param7) else m.MAV_RESULT_DENIED
-        elif cmd == m.MAV_CMD_NAV_RETURN_TO_LAUNCH:
-            v.set_mode(RTL)
-        elif cmd == m.MAV_CMD_NAV_LAND:
-            v.set_mode(LAND)
-        elif cmd == m.MAV_CMD_REQUEST_MESSAGE:
-            self._emit(int(msg.param1))
-        elif cmd == m.MAV_CMD_SET_MESSAGE_INTERVAL:
-            us = msg.param2
-            self._intervals_s[int(msg.param1)] = 0.0 if us < 0 else (us / 1e6 if us > 0 else 1.0)
-        elif cmd == m.MAV_CMD_REQUEST_AUTOPILOT_CAPABILITIES:
-            self._emit(m.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
-        else:
-            result = m.MAV_RESULT_UNSUPPORTED
-        self._send("command_ack", cmd, result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent(), force=False)
+        p = (msg.param1, msg.param2, msg.param3, msg.param4, msg.param5, msg.param6, msg.param7)
+        self._command(msg, msg.command, p)
+
+    def _on_command_int(self, msg: Any) -> None:
+        p = (msg.param1, msg.param2, msg.param3, msg.param4, float(msg.x), float(msg.y), msg.z)
+        self._command(msg, msg.command, p)
+
+    def _command(self, msg: Any, cmd: int, p: tuple[float, ...]) -> None:
+        """The COMMAND_ACK goes out at once; what the command asked for (a message) and the
+        autopilot's STATUSTEXT are queued behind it, as both autopilots queue them."""
+        peer = (msg.get_srcSystem(), msg.get_srcComponent())
+        self.commands.append((cmd, p))
+        self._queued = []
+        answer = self._execute(cmd, p, peer)
+        self._send("command_ack", cmd, answer.result, 0, 0, peer[0], peer[1])
+        for msgid in self._queued:
+            self._emit(msgid)
+        if answer.text:
+            self._statustext(answer.text, answer.severity)
+
+    def _execute(self, cmd: int, p: tuple[float, ...], peer: tuple[int, int]) -> ap.Answer:
+        a, v, m = self.autopilot, self.vehicle, self._m
+        if cmd == MAV_CMD["ARM_DISARM"]:
+            if p[0] == 1:
+                return a.arm(v, p[1])
+            return a.disarm(v, p[1]) if p[0] == 0 else ap.Answer(ap.UNSUPPORTED)
+        if cmd == MAV_CMD["DO_SET_MODE"]:
+            return a.do_set_mode(v, p[0], p[1], p[2])
+        if cmd == MAV_CMD["MISSION_START"]:
+            return a.mission_start(v, p[0], p[1])
+        if cmd == MAV_CMD["NAV_TAKEOFF"]:
+            return a.takeoff(v, p[6])
+        if cmd in (MAV_CMD["NAV_RTL"], MAV_CMD["NAV_LAND"]):
+            return a.set_mode(v, Mode.RTL if cmd == MAV_CMD["NAV_RTL"] else Mode.LAND)
+        if cmd == MAV_CMD["DO_PAUSE_CONTINUE"]:
+            return a.pause_continue(v, p[0])
+        if cmd == MAV_CMD["REQUEST_MESSAGE"]:
+            if int(p[0]) not in _EMITTED:
+                return ap.Answer(ap.FAILED)  # GCS_MAVLINK: mavlink_id_to_ap_message_id → MSG_LAST
+            self._queued.append(int(p[0]))
+            return ap.Answer(ap.ACCEPTED)
+        if cmd == MAV_CMD["GET_HOME_POSITION"]:
+            self._queued.append(m.MAVLINK_MSG_ID_HOME_POSITION)
+            return ap.Answer(ap.ACCEPTED)
+        if cmd == MAV_CMD["SET_MESSAGE_INTERVAL"]:
+            us = p[1]
+            self._intervals_s[int(p[0])] = 0.0 if us < 0 else (us / 1e6 if us > 0 else 1.0)
+            return ap.Answer(ap.ACCEPTED)
+        if cmd == MAV_CMD["REQUEST_AUTOPILOT_CAPABILITIES"]:
+            self._queued.append(m.MAVLINK_MSG_ID_AUTOPILOT_VERSION)
+            return ap.Answer(ap.ACCEPTED)
+        if cmd == MAV_CMD["PREFLIGHT_CALIBRATION"]:
+            if v.armed:
+                return ap.Answer(ap.FAILED, "Disarm to allow calibration", ap.SEVERITY_NOTICE)
+            if self._in_progress and a.name == "ardupilot" and p[2] == 1:
+                # GCS_MAVLINK::_handle_command_preflight_calibration_baro with an airspeed
+                # sensor: IN_PROGRESS now, the final ACCEPTED when the calibration is done
+                self._later.append((time.monotonic() + _CALIBRATION_S / self._scale, cmd, ap.ACCEPTED, peer))
+                return ap.Answer(ap.IN_PROGRESS)
+            return ap.Answer(ap.ACCEPTED)
+        return ap.Answer(ap.UNSUPPORTED)
 
     def _on_set_mode(self, msg: Any) -> None:
-        self.vehicle.set_mode(int(msg.custom_mode))
+        """SET_MODE, the message: ArduPilot acks it as command 11 (GCS_MAVLINK::handle_set_mode); PX4
+        turns it into DO_SET_MODE (main and sub mode from custom_mode) and acks that command."""
+        a, v = self.autopilot, self.vehicle
+        custom = int(msg.custom_mode)
+        if a.name == "ardupilot":
+            command, answer = self._m.MAVLINK_MSG_ID_SET_MODE, a.do_set_mode(v, msg.base_mode, custom, 0)
+        else:
+            main, sub = (custom >> 16) & 0xFF, (custom >> 24) & 0xFF
+            command, answer = MAV_CMD["DO_SET_MODE"], a.do_set_mode(v, msg.base_mode, main, sub)
+        self._send("command_ack", command, answer.result, 0, 0, msg.get_srcSystem(), msg.get_srcComponent())
 
-    # mission upload: MISSION_COUNT → (MISSION_REQUEST_INT → MISSION_ITEM_INT)* → MISSION_ACK
+    # --- mission protocol (simulators.mission_protocol) ---------------------------------------
     def _on_mission_count(self, msg: Any) -> None:
-        if getattr(msg, "mission_type", 0) != 0:
-            self._ack(msg, self._m.MAV_MISSION_UNSUPPORTED)
-            return
-        if msg.count == 0:
-            self.vehicle.mission = []
-            self._ack(msg, self._m.MAV_MISSION_ACCEPTED)
-            return
-        peer = (msg.get_srcSystem(), msg.get_srcComponent())
-        self._upload = {"count": msg.count, "items": {}, "peer": peer, "next": 0, "asked_at": 0.0, "tries": 0}
-        self._request_next()
-
-    def _request_next(self) -> None:
-        up = self._upload
-        assert up is not None
-        up["asked_at"] = time.monotonic()
-        self._send("mission_request_int", up["peer"][0], up["peer"][1], up["next"], 0)
-
-    def _upload_timeouts(self, now: float) -> None:
-        up = self._upload
-        if up is None or now - up["asked_at"] < _UPLOAD_ITEM_TIMEOUT_S:
-            return
-        up["tries"] += 1
-        if up["tries"] > _UPLOAD_RETRIES:
-            self._send(
-                "mission_ack", up["peer"][0], up["peer"][1], self._m.MAV_MISSION_OPERATION_CANCELLED, 0
-            )
-            self._upload = None
-            return
-        self._request_next()  # re-request the same item
+        self.missions.on_count(msg)
 
     def _on_mission_item_int(self, msg: Any) -> None:
-        up = self._upload
-        if up is None:
-            return
-        if msg.seq != up["next"]:
-            if msg.seq < up["next"]:
-                return  # a duplicate of an item we have: ignore
-            self._request_next()  # out of order: ask again for the one we need
-            return
-        up["items"][msg.seq] = Item(
-            msg.seq, msg.frame, msg.command, msg.current, msg.autocontinue, msg.param1, msg.param2,
-            msg.param3, msg.param4, msg.x, msg.y, msg.z,
-        )  # fmt: skip
-        up["next"] += 1
-        up["tries"] = 0
-        if up["next"] < up["count"]:
-            self._request_next()
-            return
-        self.vehicle.mission = [up["items"][i] for i in range(up["count"])]
-        self.vehicle.current = 0
-        self.vehicle.mission_done = False
-        self._send("mission_ack", up["peer"][0], up["peer"][1], self._m.MAV_MISSION_ACCEPTED, 0, force=True)
-        self._upload = None
-        self._mission_current()
+        self.missions.on_item(msg, item_from(msg, as_int=True))
 
-    def _on_mission_item(self, msg: Any) -> None:  # legacy float item: ask for the INT one
-        if self._upload is not None:
-            self._request_next()
+    def _on_mission_item(self, msg: Any) -> None:
+        self.missions.on_item(msg, item_from(msg, as_int=False))
 
-    # download: MISSION_REQUEST_LIST → MISSION_COUNT → (MISSION_REQUEST_INT → MISSION_ITEM_INT)*
     def _on_mission_request_list(self, msg: Any) -> None:
-        self._send("mission_count", msg.get_srcSystem(), msg.get_srcComponent(), len(self.vehicle.mission), 0)
+        self.missions.on_request_list(msg)
 
     def _on_mission_request_int(self, msg: Any) -> None:
-        if msg.seq >= len(self.vehicle.mission):
-            self._ack(msg, self._m.MAV_MISSION_INVALID_SEQUENCE)
-            return
-        it = self.vehicle.mission[msg.seq]
-        self._send(
-            "mission_item_int", msg.get_srcSystem(), msg.get_srcComponent(), it.seq, it.frame, it.command,
-            1 if it.seq == self.vehicle.current else 0, it.autocontinue, it.param1, it.param2, it.param3,
-            it.param4, it.x, it.y, it.z, 0,
-        )  # fmt: skip
+        self.missions.on_request(msg, as_int=True)
 
     def _on_mission_request(self, msg: Any) -> None:
-        self._on_mission_request_int(msg)
-
-    def _on_mission_ack(self, msg: Any) -> None:
-        return None  # the end of a download
+        self.missions.on_request(msg, as_int=False)
 
     def _on_mission_clear_all(self, msg: Any) -> None:
-        self.vehicle.mission = []
-        self.vehicle.current = 0
-        self._ack(msg, self._m.MAV_MISSION_ACCEPTED)
+        self.missions.on_clear_all(msg)
 
     def _on_mission_set_current(self, msg: Any) -> None:
-        if msg.seq < len(self.vehicle.mission):
-            self.vehicle.current = msg.seq
-            self._mission_current()
-
-    def _ack(self, msg: Any, result: int) -> None:
-        self._send("mission_ack", msg.get_srcSystem(), msg.get_srcComponent(), result, 0, force=True)
+        if self.missions.on_set_current(msg):
+            self._mission_current()  # "volunteer the new current waypoint"
