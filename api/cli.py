@@ -51,7 +51,7 @@ def _parser() -> argparse.ArgumentParser:
     sensors.add_argument("--rate", type=float, default=1.0, help="ticks per second")
     sensors.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
 
-    drone = simsub.add_parser("drone", help="one vehicle speaking MAVLink 2 (ArduPilot quadrotor)")
+    drone = simsub.add_parser("drone", help="one quadrotor speaking MAVLink 2 as ArduPilot or PX4")
     drone.add_argument("--connect", required=True, help="pymavlink URL, e.g. udpout:127.0.0.1:14550")
     drone.add_argument("--sysid", type=int, default=1)
     drone.add_argument("--home", default="29.8737,121.5453", help="LAT,LON")
@@ -60,6 +60,10 @@ def _parser() -> argparse.ArgumentParser:
     drone.add_argument("--seed", type=int, default=1)
     drone.add_argument("--signing-key", default="", help="64 hex digits: sign, and refuse unsigned")
     drone.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+    drone.add_argument(
+        "--autopilot", choices=("ardupilot", "px4"), default="ardupilot",
+        help="whose mission semantics, modes and protocol quirks to follow (docs/autopilots.md)",
+    )  # fmt: skip
 
     rep = sub.add_parser("replay", help="ingest a recorded MAVLink log with its original timestamps")
     rep.add_argument("file")
@@ -152,7 +156,8 @@ def _mission(args: argparse.Namespace) -> int:
             print(f"{args.input} -> {args.output}: {len(items)} items")
             return 0
         settings = load_settings(args.config)
-        planner = MissionPlanner(settings.airspace, settings.assets.dir)
+        drones = settings.drones
+        planner = MissionPlanner(settings.airspace, settings.assets.dir, drones.types[drones.default_type])
         request: dict[str, object] = {
             "type": args.type,
             "altitude_agl_m": args.altitude,
@@ -169,7 +174,7 @@ def _mission(args: argparse.Namespace) -> int:
                 "side_overlap": args.side,
             }
         m = planner.plan(request)
-        save(Path(args.out), m.items, (m.home[1], m.home[0], 0.0))
+        save(Path(args.out), m.items, m.home3, fence=m.fence)
     except (MissionFormatError, ValueError, KeyError, OSError) as exc:
         return _fail([("mission", str(exc))])
     c = m.checks
@@ -195,9 +200,9 @@ def _simulate_drone(args: argparse.Namespace) -> int:
         return _fail([("simulate drone", "--drop is a probability in [0, 1)")])
     sim = DroneSimulator(
         args.connect, sysid=args.sysid, home=(lat, lon), speed_ms=args.speed, drop=args.drop, seed=args.seed,
-        signing_key=key,
+        signing_key=key, autopilot=args.autopilot,
     )  # fmt: skip
-    print(f"simulated drone {args.sysid} on {args.connect}", flush=True)
+    print(f"simulated {args.autopilot} drone {args.sysid} on {args.connect}", flush=True)
     with contextlib.suppress(KeyboardInterrupt):
         sim.run(args.duration)
     return 0

@@ -14,11 +14,15 @@ from pydantic import BaseModel, ConfigDict, Field
 from api.auth import Pilot, Reader
 from api.errors import ApiError, error_responses
 from api.runtime import runtime_of
-from drones.fleet import MissionProgress
+from drones.collector import SessionBusyError
+from drones.dialects import dialect
+from drones.fence import fence_items
+from drones.fleet import DroneStatus, MissionProgress
 from drones.formats import MissionFormatError
+from drones.launch import start_problem
+from drones.mission_link import last_nav, launch, send_fence, send_plan, vehicle_home
 from drones.mission_service import Mission
-from drones.upload import UploadResult, download, same, upload
-from drones.upload import start as start_vehicle
+from drones.upload import QueueSession
 from telemetry.instants import now_ms
 from telemetry.ports import Envelope
 from telemetry.records import Decoded, MissionEvent
@@ -177,57 +181,90 @@ async def _event(request: Request, m: Mission, drone: int, event: str, detail: s
         await rt.submit(Envelope("missions", Decoded(records=(record,))))
 
 
+def _status(request: Request, drone: int) -> DroneStatus | None:
+    return next((d for d in runtime_of(request).fleet.snapshot() if d.drone == drone), None)
+
+
+def _session(request: Request, drone: int) -> QueueSession:
+    rt = runtime_of(request)
+    try:
+        session = rt.mavlink.open_session(drone) if rt.mavlink else None
+    except SessionBusyError as exc:
+        raise ApiError(409, str(exc)) from exc
+    if session is None:
+        raise ApiError(409, f"drone {drone} is not connected")
+    return session
+
+
+def _close(request: Request, drone: int) -> None:
+    rt = runtime_of(request)
+    if rt.mavlink is not None:
+        rt.mavlink.close_session(drone)
+
+
 @router.post("/missions/{mission_id}/upload", responses=error_responses(400, 404, 409))
 async def upload_mission(
     request: Request, user: Pilot, mission_id: str, body: UploadRequest
 ) -> dict[str, Any]:
-    """Upload with the mission protocol (per-item timeout, re-send on re-request), then read it
-    back and compare: only a verified mission may start."""
+    """Upload in the vehicle's dialect (behind a home item for ArduPilot), read it back and
+    compare: only a verified mission may start. One mission command per drone at a time."""
     m = _mission(request, mission_id)
     rt = runtime_of(request)
-    session = rt.mavlink.open_session(body.drone) if rt.mavlink else None
-    if session is None:
-        raise ApiError(409, f"drone {body.drone} is not connected")
-    log.info("mission %s: upload to drone %d by %s", m.id, body.drone, user.name)
+    if m.checks.missing_altitude:  # a null altitude would go on the wire as 0 m (sea level in AMSL)
+        items = ", ".join(str(k) for k in m.checks.missing_altitude)
+        raise ApiError(409, f"items {items} have no altitude (AltitudeMode 3 without terrain data)")
+    status = _status(request, body.drone)
+    vehicle = dialect(status.autopilot if status else None)
+    problem = vehicle.upload_problem(m.items)
+    if problem is not None:
+        raise ApiError(409, problem)
+    session = _session(request, body.drone)
+    log.info("mission %s: upload to drone %d (%s) by %s", m.id, body.drone, vehicle.name, user.name)
     try:
-        result = await asyncio.to_thread(upload, session, body.drone, m.items)
-        verified = False
-        if result.ok:
-            wire = await asyncio.to_thread(download, session, body.drone)
-            verified = wire is not None and same(m.items, wire)
-            if not verified:
-                result = UploadResult(False, result.items, False, "the mission read back differs from ours")
+        home = await asyncio.to_thread(
+            vehicle_home, session, body.drone, lambda: _known_home(request, body.drone)
+        )
+        result = await asyncio.to_thread(send_plan, session, body.drone, vehicle, m.items, home or m.home3)
+        if result.verified:
+            fence = fence_items(m.fence)
+            fenced = await asyncio.to_thread(send_fence, session, body.drone, fence)
+            result = fenced if not fenced.verified else result
     finally:
-        assert rt.mavlink is not None
-        rt.mavlink.close_session(body.drone)
+        _close(request, body.drone)
+    verified = result.verified
     m.drone = body.drone
     m.state = "verified" if verified else "failed"
     m.log.append({"user": user.name, "action": "upload", "drone": body.drone, "ok": verified})
-    rt.fleet.set_mission(body.drone, MissionProgress(m.id, 0, len(m.items), m.state))
+    progress = MissionProgress(m.id, 0, len(m.items), m.state, vehicle.offset, last_nav(m.items))
+    rt.fleet.set_mission(body.drone, progress)
     await _event(request, m, body.drone, "uploaded" if verified else "upload_failed", f"by {user.name}")
-    return {"ok": result.ok and verified, "items": result.items, "verified": verified, "error": result.error}
+    return {"ok": verified, "items": result.items, "verified": verified, "error": result.error,
+            "autopilot": vehicle.name}  # fmt: skip
+
+
+def _known_home(request: Request, drone: int) -> tuple[float, float, float] | None:
+    status = _status(request, drone)
+    return status.home if status else None
 
 
 @router.post("/missions/{mission_id}/start", responses=error_responses(404, 409))
 async def start_mission(request: Request, user: Pilot, mission_id: str) -> dict[str, Any]:
-    """Mode AUTO, arm, MISSION_START, for an uploaded, verified, flyable and (where controlled
-    airspace asks for it) approved mission."""
+    """Start a verified, flyable and (where controlled airspace asks for it) approved mission
+    on an online drone with a 3D fix and the battery it needs, in the vehicle's dialect:
+    ArduPilot GUIDED, arm, MISSION_START; PX4 AUTO.MISSION, arm, MISSION_START."""
     m = _mission(request, mission_id)
     rt = runtime_of(request)
-    if m.state != "verified" or m.drone is None:
-        raise ApiError(409, f"mission {m.id} is {m.state}: upload and verify it first")
-    if not m.checks.flyable:
-        raise ApiError(409, "the checks refuse this mission (height, no-fly area or battery)")
-    if m.checks.approval_required and not m.approval_id:
-        raise ApiError(409, f"an approval id is needed first: {', '.join(m.checks.approval_reasons)}")
-    session = rt.mavlink.open_session(m.drone) if rt.mavlink else None
-    if session is None:
-        raise ApiError(409, f"drone {m.drone} is not connected")
+    status = _status(request, m.drone) if m.drone is not None else None
+    problem = start_problem(m, status, rt.settings.drones.type_of(m.drone))
+    if problem is not None:
+        raise ApiError(409, problem)
+    assert m.drone is not None
+    vehicle = dialect(status.autopilot if status else None)
+    session = _session(request, m.drone)
     try:
-        error = await asyncio.to_thread(start_vehicle, session, m.drone)
+        error = await asyncio.to_thread(launch, session, m.drone, vehicle)
     finally:
-        assert rt.mavlink is not None
-        rt.mavlink.close_session(m.drone)
+        _close(request, m.drone)
     m.log.append({"user": user.name, "action": "start", "drone": m.drone, "error": error})
     log.info("mission %s: start on drone %d by %s: %s", m.id, m.drone, user.name, error or "ok")
     if error:
@@ -235,6 +272,8 @@ async def start_mission(request: Request, user: Pilot, mission_id: str) -> dict[
     m.state = "running"
     assert rt.mavlink is not None
     rt.mavlink.missions[m.drone] = m.id
-    rt.fleet.set_mission(m.drone, MissionProgress(m.id, 0, len(m.items), "running"))
+    rt.fleet.set_mission(
+        m.drone, MissionProgress(m.id, 0, len(m.items), "running", vehicle.offset, last_nav(m.items))
+    )
     await _event(request, m, m.drone, "started", f"by {user.name}")
     return m.to_json()

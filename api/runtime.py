@@ -109,7 +109,10 @@ async def running(
         for runner in runners:
             await runner.derivation.restore(store, now_ms())
         observers = [runner.observe for runner in runners]
-        rt.missions = MissionPlanner(settings.airspace, registry.source or settings.assets.dir)
+        drones = settings.drones
+        rt.missions = MissionPlanner(
+            settings.airspace, registry.source or settings.assets.dir, drones.types[drones.default_type]
+        )
         pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
         mqtt_sink, mqtt_metrics = pipeline, rt.metrics

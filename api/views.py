@@ -72,6 +72,9 @@ def drone_items(rt: Runtime) -> list[dict[str, Any]]:
                 "mode": d.mode,
                 "armed": d.armed,
                 "link": d.link,
+                "autopilot": d.autopilot,
+                "gps_fix": d.gps_fix,
+                "fix": _fix(d.gps_fix),
                 "mission": None
                 if mission is None
                 else {
@@ -83,3 +86,10 @@ def drone_items(rt: Runtime) -> list[dict[str, Any]]:
             }
         )
     return items
+
+
+def _fix(gps_fix: int | None) -> str | None:
+    """GPS_FIX_TYPE in words: "no fix" below 2D (the drone then has no position)."""
+    if gps_fix is None:
+        return None
+    return "no fix" if gps_fix < 2 else "2D" if gps_fix == 2 else "3D"

@@ -12,12 +12,12 @@ import threading
 from types import TracebackType
 from typing import Any, Self
 
-from drones.convert import EventClock, convert, dead_letter
+from drones.convert import StreamFilter, convert, dead_letter
 from drones.fleet import Fleet
 from drones.mavlink import mavutil
 from drones.upload import QueueSession
 from telemetry.config import MavlinkConfig
-from telemetry.errors import DecodeError
+from telemetry.errors import DecodeError, TelemetryError
 from telemetry.health import Health
 from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
@@ -42,6 +42,10 @@ _SESSION_MESSAGES = frozenset(
 )
 
 
+class SessionBusyError(TelemetryError):
+    """Another mission-protocol session with the vehicle is running (one at a time per drone)."""
+
+
 class MavlinkCollector:
     name = "mavlink"
 
@@ -61,7 +65,7 @@ class MavlinkCollector:
         self.missions: dict[int, str] = {}  # system id → the mission id its events belong to
         self._inboxes: dict[int, queue.Queue[Any]] = {}  # system id → a ground-station session's inbox
         self._send_locks: dict[str, threading.Lock] = {}
-        self._clock = EventClock()  # one per collector: links of one vehicle share it
+        self._filter = StreamFilter()  # one per collector: links of one vehicle share it
 
     async def __aenter__(self) -> Self:
         for url in self._cfg.endpoints:
@@ -85,14 +89,17 @@ class MavlinkCollector:
             return self._links.get(url)
 
     def open_session(self, sysid: int) -> QueueSession | None:
-        """A mission-protocol session with a vehicle over the link it was heard on (one at a
-        time per vehicle), or None when it is not connected."""
+        """A mission-protocol session with a vehicle over the link it was heard on, or None when
+        it is not connected. One at a time per vehicle: a second raises :class:`SessionBusyError`
+        until the first is closed (two uploads interleaved would corrupt both)."""
         status = next((d for d in self.fleet.snapshot() if d.drone == sysid), None)
         conn = self.link(status.link) if status is not None else None
         if status is None or conn is None:
             return None
         inbox: queue.Queue[Any] = queue.Queue()
         with self._links_lock:
+            if sysid in self._inboxes:
+                raise SessionBusyError(f"drone {sysid} is busy with another mission command")
             self._inboxes[sysid] = inbox
             lock = self._send_locks.setdefault(status.link, threading.Lock())
         return QueueSession(conn.mav.send, inbox, lock)
@@ -164,7 +171,9 @@ class MavlinkCollector:
             else:
                 if record is None:
                     continue
-                record = self._clock.stamp(record)
+                record = self._filter.apply(record)
+                if record is None:
+                    continue
                 self.fleet.observe(record, url, heartbeat=kind == "HEARTBEAT")
                 envelope = Envelope("mavlink", Decoded(records=(record,)))
             while not self._stop.is_set() and not self._sink.closed:

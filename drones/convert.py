@@ -40,12 +40,31 @@ def _known(state: DroneState) -> DroneState | None:
     return state if state.to_point().fields else None
 
 
+def autopilot_name(autopilot: int) -> str:
+    """The dialect a HEARTBEAT's ``autopilot`` names: ardupilot, px4, or generic (anything else)."""
+    m = mavutil().mavlink
+    return {m.MAV_AUTOPILOT_ARDUPILOTMEGA: "ardupilot", m.MAV_AUTOPILOT_PX4: "px4"}.get(autopilot, "generic")
+
+
 def _heartbeat(msg: Any, t: int, mission: str) -> Record | None:
     m = mavutil().mavlink
     if msg.autopilot == m.MAV_AUTOPILOT_INVALID or msg.type == m.MAV_TYPE_GCS:
         return None  # a ground station or a peripheral, not the vehicle
     armed = bool(msg.base_mode & m.MAV_MODE_FLAG_SAFETY_ARMED)
-    return DroneState(msg.get_srcSystem(), t, mode=mavutil().mode_string_v10(msg), armed=armed)
+    return DroneState(
+        msg.get_srcSystem(), t, mode=mavutil().mode_string_v10(msg), armed=armed,
+        autopilot=autopilot_name(msg.autopilot),
+    )  # fmt: skip
+
+
+def _home_position(msg: Any, t: int, mission: str) -> Record | None:
+    return DroneState(
+        msg.get_srcSystem(),
+        t,
+        home_lat=_within("home latitude", msg.latitude, -900_000_000, 900_000_000) / 1e7,
+        home_lon=_within("home longitude", msg.longitude, -1_800_000_000, 1_800_000_000) / 1e7,
+        home_alt_msl_m=msg.altitude / 1000,
+    )
 
 
 def _global_position_int(msg: Any, t: int, mission: str) -> Record | None:
@@ -96,7 +115,9 @@ def _vfr_hud(msg: Any, t: int, mission: str) -> Record | None:
 
 
 def _mission_current(msg: Any, t: int, mission: str) -> Record | None:
-    return DroneState(msg.get_srcSystem(), t, mission_seq=int(msg.seq))
+    # mission_state is a MAVLink 2 extension: 0 (UNKNOWN) from autopilots that do not send it
+    state = int(getattr(msg, "mission_state", 0) or 0) or None
+    return DroneState(msg.get_srcSystem(), t, mission_seq=int(msg.seq), mission_state=state)
 
 
 def _statustext(msg: Any, t: int, mission: str) -> Record | None:
@@ -118,6 +139,7 @@ CONVERTERS: dict[str, Converter] = {
     "MISSION_CURRENT": _mission_current,
     "STATUSTEXT": _statustext,
     "MISSION_ITEM_REACHED": _mission_item_reached,
+    "HOME_POSITION": _home_position,
 }
 
 
@@ -141,18 +163,38 @@ def dead_letter(msg: Any, err: DecodeError, received_ms: int, source: str) -> De
     return DeadLetter(received_ms, source, topic, bytes(msg.get_msgbuf()), err.reason, err.detail)
 
 
-class EventClock:
-    """Mission events of one vehicle get strictly increasing times: two events in the same
-    millisecond (an item completing as the next one does) must stay two points."""
+class StreamFilter:
+    """What one stream of vehicles (a link, a .tlog) needs beyond single messages:
+
+    - Mission events of one vehicle get strictly increasing times: two events in the same
+      millisecond (an item completing as the next one does) must stay two points.
+    - No fix, no position: a vehicle whose last GPS_RAW_INT says fix_type < 2 (no 2D/3D fix),
+      or a position of exactly 0, 0 (what autopilots send before their first fix), has no
+      latitude, longitude or AMSL altitude; a bench log is not a flight at "Null Island".
+      Until a vehicle's first GPS_RAW_INT its positions are taken (only 0, 0 is refused).
+    """
 
     def __init__(self) -> None:
         self._last: dict[int, int] = {}
+        self._fix: dict[int, int] = {}
 
-    def stamp(self, record: Record) -> Record:
-        if not isinstance(record, MissionEvent):
+    def apply(self, record: Record) -> Record | None:
+        if isinstance(record, MissionEvent):
+            last = self._last.get(record.drone, -1)
+            if record.time_ms <= last:
+                record = replace(record, time_ms=last + 1)
+            self._last[record.drone] = record.time_ms
             return record
-        last = self._last.get(record.drone, -1)
-        if record.time_ms <= last:
-            record = replace(record, time_ms=last + 1)
-        self._last[record.drone] = record.time_ms
-        return record
+        if not isinstance(record, DroneState):
+            return record
+        if record.gps_fix is not None:
+            self._fix[record.drone] = record.gps_fix
+        if record.lat is None and record.lon is None:
+            return record
+        no_fix = self._fix.get(record.drone, FIX_2D) < FIX_2D or (record.lat == 0 and record.lon == 0)
+        if not no_fix:
+            return record
+        return _known(replace(record, lat=None, lon=None, alt_msl_m=None))
+
+
+FIX_2D = 2  # GPS_FIX_TYPE_2D_FIX

@@ -1,23 +1,36 @@
-"""Missions as the API and the CLI use them: plan from a request, check, keep, export."""
+"""Missions as the API and the CLI use them: plan from a request, check, keep, export; each with
+its home's AMSL elevation and its geofence (the no-fly areas near it, drones/fence.py)."""
 
 from __future__ import annotations
 
 import itertools
 import json
+import math
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 from pyproj import Geod
 from shapely.geometry import shape
 
-from drones.checks import Zone, airport_zone, check, follow_terrain
-from drones.formats import preview, read_plan, read_waypoints, write_plan, write_waypoints
+from drones.checks import (
+    DEFAULT_BATTERY,
+    LevelTerrain,
+    Zone,
+    airport_zone,
+    check,
+    follow_terrain,
+    resolve_above_terrain,
+)
+from drones.fence import FencePolygon, fence_json, fence_polygons, merge
+from drones.formats import preview, read_plan, read_plan_fence, read_waypoints, write_plan, write_waypoints
 from drones.missions import FRAME_RELATIVE_ALT, FRAME_TERRAIN_ALT, Checks, MissionItem
 from drones.planning import Camera, points, survey, tour
 from drones.terrain import DemTerrain, FlatTerrain, Terrain
 from telemetry.config import AirspaceConfig
+from telemetry.config_drones import DroneTypeConfig
 
 _GEOD = Geod(ellps="WGS84")
 MAX_RANGE_M = 50_000.0  # from home; a multirotor patrol covers a few km
@@ -35,6 +48,8 @@ class Mission:
     approval_id: str | None = None
     drone: int | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
+    home_amsl_m: float = 0.0  # the ground at home, AMSL (DEM, else the imported plan's, else 0)
+    fence: list[FencePolygon] = field(default_factory=list)  # exclusion polygons, (lat, lon) vertices
 
     def waypoints(self) -> list[dict[str, Any]]:
         return [
@@ -50,11 +65,16 @@ class Mission:
             for k, i in enumerate(self.items)
         ]
 
+    @property
+    def home3(self) -> tuple[float, float, float]:
+        """Home as a .plan's plannedHomePosition and a vehicle's home item: lat, lon, AMSL alt."""
+        return (self.home[1], self.home[0], self.home_amsl_m)
+
     def plan_file(self) -> dict[str, Any]:
-        return write_plan(self.items, (self.home[1], self.home[0], 0.0), self.speed_ms)
+        return write_plan(self.items, self.home3, self.speed_ms, fence=self.fence)
 
     def waypoints_file(self) -> str:
-        return write_waypoints(self.items, (self.home[1], self.home[0], 0.0))
+        return write_waypoints(self.items, self.home3)
 
     def to_json(self) -> dict[str, Any]:
         c = self.checks
@@ -75,9 +95,12 @@ class Mission:
                 "battery_at_rtl_pct": c.battery_at_rtl_pct,
                 "battery_ok": c.battery_ok,
                 "terrain": c.terrain,
+                "missing_altitude": list(c.missing_altitude),
+                "notes": list(c.notes),
                 "flyable": c.flyable,
             },
             "preview": preview(self.items),
+            "fence": fence_json(self.fence),
         }
 
 
@@ -113,8 +136,11 @@ def _within_range(items: list[MissionItem], home: tuple[float, float]) -> None:
 
 
 class MissionPlanner:
-    def __init__(self, airspace: AirspaceConfig, assets_dir: str) -> None:
+    def __init__(
+        self, airspace: AirspaceConfig, assets_dir: str, battery: DroneTypeConfig = DEFAULT_BATTERY
+    ) -> None:
         self._airspace = airspace
+        self._battery = battery
         self.terrain: Terrain = DemTerrain(airspace.dem) if airspace.dem else FlatTerrain()
         self.zones = load_zones(Path(assets_dir) / "areas.geojson", airspace)
         self.missions: dict[str, Mission] = {}
@@ -125,6 +151,8 @@ class MissionPlanner:
         speed = float(request.get("speed_ms") or 8.0)
         alt = float(request.get("altitude_agl_m") or 60.0)
         home = tuple(request["home"]) if request.get("home") else None
+        plan_home_alt: float | None = None
+        imported_fence: list[FencePolygon] = []
         if kind == "survey":
             ring = [(float(x), float(y)) for x, y in request["area"]["coordinates"][0]]
             camera = Camera(**request["camera"]) if request.get("camera") else None
@@ -160,6 +188,8 @@ class MissionPlanner:
         elif kind == "import":
             if request.get("plan") is not None:
                 items, plan_home = read_plan(request["plan"])
+                imported_fence = read_plan_fence(request["plan"])
+                plan_home_alt = plan_home[2] if plan_home else None
             else:
                 items, plan_home = read_waypoints(str(request.get("waypoints", "")))
             home = home or ((plan_home[1], plan_home[0]) if plan_home else None)
@@ -170,6 +200,9 @@ class MissionPlanner:
             home = (first.lon or 0.0, first.lat or 0.0) if first else (0.0, 0.0)
         home2 = (float(home[0]), float(home[1]))
         _within_range(items, home2)
+        terrain, home_amsl = self._terrain_at(home2, plan_home_alt)
+        if kind == "import":  # AltitudeMode 3 items get their AMSL altitude as QGC computes it
+            items = resolve_above_terrain(items, None if isinstance(self.terrain, FlatTerrain) else terrain)
         if kind != "import":
             if self._airspace.altitude_mode == "terrain":  # the autopilot holds AGL from its own terrain data
                 items = [
@@ -179,10 +212,24 @@ class MissionPlanner:
                     for i in items
                 ]
             items = follow_terrain(items, self.terrain, home2, self._airspace.terrain_tolerance_m)
-        checks = check(items, self.terrain, self.zones, home2, self._airspace.max_true_height_m, speed)
-        mission = Mission(f"m{next(self._ids)}-{int(time.time())}", kind, items, checks, home2, speed)
+        checks = check(
+            items, terrain, self.zones, home2, self._airspace.max_true_height_m, speed, self._battery
+        )
+        fence = merge(imported_fence, fence_polygons(items, home2, self.zones))
+        mission = Mission(f"m{next(self._ids)}-{int(time.time())}", kind, items, checks, home2, speed,
+                          home_amsl_m=home_amsl, fence=fence)  # fmt: skip
         self.missions[mission.id] = mission
         return mission
+
+    def _terrain_at(self, home: tuple[float, float], plan_home_alt: float | None) -> tuple[Terrain, float]:
+        """The terrain to check against and the home's ground elevation (AMSL). Without a DEM, a
+        plan's own home elevation makes the level ground AMSL altitudes are measured from."""
+        if isinstance(self.terrain, FlatTerrain):
+            if plan_home_alt is None:
+                return self.terrain, 0.0
+            return LevelTerrain(plan_home_alt), plan_home_alt
+        z = float(self.terrain.elevation(np.array([home[1]]), np.array([home[0]]))[0])
+        return self.terrain, z if not math.isnan(z) else (plan_home_alt or 0.0)
 
     def approve(self, mission_id: str, approval_id: str, user: str) -> Mission:
         m = self.missions[mission_id]

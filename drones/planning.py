@@ -65,7 +65,9 @@ def _speed(speed_ms: float) -> MissionItem:
 
 
 def _rtl() -> MissionItem:
-    return item(NAV_RETURN_TO_LAUNCH, 0.0, 0.0, 0.0, p4=0.0)
+    # MAV_FRAME_MISSION: PX4 refuses an RTL item in a global frame (mavlink_mission.cpp
+    # parse_mavlink_mission_item); ArduPilot ignores an RTL's frame; QGC writes it so for PX4
+    return item(NAV_RETURN_TO_LAUNCH, 0.0, 0.0, 0.0, FRAME_MISSION, p4=0.0)
 
 
 def survey(
@@ -141,7 +143,9 @@ def points(
     items = [item(NAV_TAKEOFF, first_lat, first_lon, altitude_agl_m), _speed(speed_ms)]
     for lon, lat in pts:
         if loiter_s > 0:
-            items.append(item(NAV_LOITER_TIME, lat, lon, altitude_agl_m, p1=loiter_s))
+            # p4 0, not NaN: ArduPilot allows NaN only in param4 of WAYPOINT, LAND and TAKEOFF
+            # (AP_Mission::sanity_check_params) and refuses it here with INVALID_PARAM4
+            items.append(item(NAV_LOITER_TIME, lat, lon, altitude_agl_m, p1=loiter_s, p4=0.0))
         else:
             items.append(item(NAV_WAYPOINT, lat, lon, altitude_agl_m))
     items.append(_rtl())

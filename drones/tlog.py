@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from drones.convert import EventClock, convert, dead_letter
+from drones.convert import StreamFilter, convert, dead_letter
 from drones.mavlink import mavutil
 from telemetry.errors import DecodeError
 from telemetry.instants import now_ms
@@ -52,7 +52,7 @@ def read_tlog(
     size = path.stat().st_size
     batch: list[Record] = []
     letters: list[DeadLetter] = []
-    clock = EventClock()
+    stream = StreamFilter()
     done = 0
     with path.open("rb") as f:
         buf = b""
@@ -83,8 +83,9 @@ def read_tlog(
                 except DecodeError as err:
                     letters.append(dead_letter(msg, err, now_ms(), "replay"))
                     record = None
+                record = stream.apply(record) if record is not None else None
                 if record is not None:
-                    batch.append(clock.stamp(record))
+                    batch.append(record)
                 if len(batch) + len(letters) >= chunk:
                     yield Decoded(tuple(batch), tuple(letters))
                     batch, letters = [], []

@@ -1,7 +1,9 @@
-"""The mission protocol as a ground station (MAVLink 2): upload with a per-item timeout,
-re-send on re-request, tolerance of duplicate and out-of-order requests; download and compare;
-start (mode AUTO, arm, MISSION_START). Works over any :class:`Session` (the collector's link, or
-a plain pymavlink connection in tests)."""
+"""The mission protocol as a ground station (MAVLink 2, mavlink.io "Mission Protocol"): upload
+with a per-item timeout, re-send on re-request, tolerance of duplicate and out-of-order requests;
+download and compare; for missions, fences and rally points alike (``mission_type``); commands
+with retries that wait out ``MAV_RESULT_IN_PROGRESS``. Works over any :class:`Session` (the
+collector's link, or a plain pymavlink connection in tests). What to upload and how to start
+each autopilot is :mod:`drones.dialects`; :mod:`drones.mission_link` puts them together."""
 
 from __future__ import annotations
 
@@ -16,9 +18,11 @@ from typing import Any, Protocol
 from drones.mavlink import mavutil
 from drones.missions import MissionItem
 
-AUTO = 3  # ArduCopter mode number
 ITEM_TIMEOUT_S = 1.5
 RETRIES = 8
+PATIENCE_S = 10.0  # an upload gives up after RETRIES timeouts and at least this long without progress
+IN_PROGRESS_MAX_S = 30.0  # how long a command answered IN_PROGRESS may take to finish
+MISSION, FENCE = 0, 1  # MAV_MISSION_TYPE
 
 
 class Session(Protocol):
@@ -35,6 +39,7 @@ class UploadResult:
     items: int
     verified: bool
     error: str | None = None
+    sent_all: bool = False  # every item was asked for and sent: the read-back tells what it holds
 
 
 class LinkSession:
@@ -78,57 +83,88 @@ class QueueSession:
             return None
 
 
-def _wire(it: MissionItem, seq: int, target: int) -> Any:
+def _wire(it: MissionItem, seq: int, target: int, mission_type: int = MISSION) -> Any:
     m = mavutil().mavlink
     p = [math.nan if v is None else float(v) for v in it.params]
     x = round((it.lat or 0.0) * 1e7) if it.has_position else int(p[4]) if not math.isnan(p[4]) else 0
     y = round((it.lon or 0.0) * 1e7) if it.has_position else int(p[5]) if not math.isnan(p[5]) else 0
     z = 0.0 if math.isnan(p[6]) else p[6]
-    current, auto = (1 if seq == 0 else 0), (1 if it.autocontinue else 0)
+    current, auto = (1 if seq == 0 and mission_type == MISSION else 0), (1 if it.autocontinue else 0)
     return m.MAVLink_mission_item_int_message(
-        target, 1, seq, it.frame, it.command, current, auto, p[0], p[1], p[2], p[3], x, y, z, 0
+        target, 1, seq, it.frame, it.command, current, auto, p[0], p[1], p[2], p[3], x, y, z, mission_type
     )
 
 
-def upload(session: Session, target: int, items: list[MissionItem]) -> UploadResult:
+def _of_type(msg: Any, mission_type: int) -> bool:
+    return int(getattr(msg, "mission_type", 0) or 0) == mission_type
+
+
+def upload(
+    session: Session,
+    target: int,
+    items: list[MissionItem],
+    mission_type: int = MISSION,
+    timeout_s: float = ITEM_TIMEOUT_S,
+) -> UploadResult:
+    """Send ``items`` as the vehicle asks for them. When the vehicle had asked for every item but
+    its final MISSION_ACK is lost, or what follows is an error (ArduPilot answers a re-sent last
+    item with MAV_MISSION_ERROR once the transfer is over), the result is not ``ok`` but
+    ``sent_all``: reading the mission back tells whether the vehicle holds it."""
     m = mavutil().mavlink
-    count = m.MAVLink_mission_count_message(target, 1, len(items), 0)
+    count = m.MAVLink_mission_count_message(target, 1, len(items), mission_type)
     session.send(count)
     requested: set[int] = set()
     tries = 0
     last_sent: Any = count
+    deadline = time.monotonic() + timeout_s  # telemetry in between does not extend it
+    progress = time.monotonic()
+    busy: str | None = None  # the refusal of a vehicle busy with another transfer, if any
     while True:
-        msg = session.receive(ITEM_TIMEOUT_S)
+        left = deadline - time.monotonic()
+        msg = session.receive(left) if left > 0 else None
         if msg is None:
             tries += 1
-            if tries > RETRIES:
-                return UploadResult(False, len(requested), False, "the vehicle stopped answering")
+            if tries > RETRIES and time.monotonic() - progress > PATIENCE_S:
+                sent_all = bool(items) and len(requested) == len(items)
+                problem = busy or "the vehicle stopped answering"
+                return UploadResult(False, len(requested), False, problem, sent_all)
             session.send(last_sent)  # our last message may have been lost: send it again
+            deadline = time.monotonic() + timeout_s
             continue
         kind = msg.get_type()
+        if kind.startswith("MISSION_") and not _of_type(msg, mission_type):
+            continue  # another plan type's protocol (a late answer of an earlier exchange)
         if kind in ("MISSION_REQUEST_INT", "MISSION_REQUEST"):
             if not 0 <= msg.seq < len(items):
                 return UploadResult(False, len(requested), False, f"the vehicle asked for item {msg.seq}")
-            tries = 0
+            tries, progress = 0, time.monotonic()
             requested.add(msg.seq)
-            last_sent = _wire(items[msg.seq], msg.seq, target)  # re-requests and duplicates get it again
+            last_sent = _wire(items[msg.seq], msg.seq, target, mission_type)  # re-requests get it again
             session.send(last_sent)
+            deadline = time.monotonic() + timeout_s
         elif kind == "MISSION_ACK":
-            if msg.type == m.MAV_MISSION_ACCEPTED and len(requested) == len(items):
-                return UploadResult(True, len(items), False)
-            if msg.type != m.MAV_MISSION_ACCEPTED:
-                return UploadResult(
-                    False, len(requested), False, f"the vehicle refused: MISSION_ACK {msg.type}"
-                )
+            if msg.type == m.MAV_MISSION_ACCEPTED:
+                if len(requested) == len(items):
+                    return UploadResult(True, len(items), False)
+                continue  # a late ack of an earlier transfer
+            if msg.type == m.MAV_MISSION_INVALID_SEQUENCE and requested:
+                continue  # our re-sent item was one it has (ArduPilot): it asks for the next again
+            if msg.type == m.MAV_MISSION_ERROR and not requested:
+                busy = "the vehicle refused: MISSION_ACK MAV_MISSION_ERROR (busy with another transfer?)"
+                continue  # PX4 keeps a download whose final ack was lost open 5 s: ask again
+            refused = f"the vehicle refused: MISSION_ACK {_ack_name(msg.type)}"
+            return UploadResult(False, len(requested), False, refused, len(requested) == len(items))
 
 
-def download(session: Session, target: int) -> list[Any] | None:
+def download(
+    session: Session, target: int, mission_type: int = MISSION, timeout_s: float = ITEM_TIMEOUT_S
+) -> list[Any] | None:
     m = mavutil().mavlink
-    request_list = m.MAVLink_mission_request_list_message(target, 1, 0)
+    request_list = m.MAVLink_mission_request_list_message(target, 1, mission_type)
     count = None
     for _ in range(RETRIES):
         session.send(request_list)
-        count = _await(session, "MISSION_COUNT")
+        count = _await(session, "MISSION_COUNT", None, mission_type, timeout_s)
         if count is not None:
             break
     if count is None:
@@ -137,64 +173,102 @@ def download(session: Session, target: int) -> list[Any] | None:
     for seq in range(count.count):
         item = None
         for _ in range(RETRIES):
-            session.send(m.MAVLink_mission_request_int_message(target, 1, seq, 0))
-            item = _await(session, "MISSION_ITEM_INT", seq)
+            session.send(m.MAVLink_mission_request_int_message(target, 1, seq, mission_type))
+            item = _await(session, "MISSION_ITEM_INT", seq, mission_type, timeout_s)
             if item is not None:
                 break
         if item is None:
             return None
         got.append(item)
-    session.send(m.MAVLink_mission_ack_message(target, 1, m.MAV_MISSION_ACCEPTED, 0))
+    session.send(m.MAVLink_mission_ack_message(target, 1, m.MAV_MISSION_ACCEPTED, mission_type))
     return got
 
 
-def _await(session: Session, kind: str, seq: int | None = None) -> Any | None:
-    deadline = time.monotonic() + ITEM_TIMEOUT_S
+def _await(session: Session, kind: str, seq: int | None, mission_type: int, timeout_s: float) -> Any | None:
+    deadline = time.monotonic() + timeout_s
     while (left := deadline - time.monotonic()) > 0:
         msg = session.receive(left)
-        if msg is not None and msg.get_type() == kind and (seq is None or msg.seq == seq):
+        if (
+            msg is not None
+            and msg.get_type() == kind
+            and (seq is None or msg.seq == seq)
+            and _of_type(msg, mission_type)
+        ):
             return msg
     return None
 
 
+def _ack_name(result: int) -> str:
+    entry = mavutil().mavlink.enums["MAV_MISSION_RESULT"].get(result)
+    return entry.name if entry is not None else str(result)
+
+
+_REFERENCE = {0: "amsl", 5: "amsl", 3: "relative", 6: "relative", 10: "terrain", 11: "terrain"}
+
+
+def _kept(ours: float, theirs: float, angle: bool) -> bool:
+    """One parameter as an autopilot gives it back: the same value, or what it keeps of it
+    (ArduPilot stores some as whole uint16 seconds or as ±1 flags, and drops the ones its
+    command does not use as 0; PX4 gives yaw back in 0-360°)."""
+    if math.isnan(ours) or ours == 0:
+        return True  # unset or zero: nothing for the vehicle to keep
+    if math.isnan(theirs):
+        return False
+    if theirs == 0 or abs(theirs - ours) <= 1e-3 * max(1.0, abs(ours)) or theirs == float(int(ours) & 0xFFFF):
+        return True
+    if abs(theirs) == 1.0 and math.copysign(1.0, theirs) == math.copysign(1.0, ours):
+        return True  # a flag
+    return angle and abs((theirs - ours + 180.0) % 360.0 - 180.0) < 1e-2
+
+
 def same(items: list[MissionItem], wire: list[Any]) -> bool:
-    """Our items and what the vehicle holds (float32 on the wire, NaN for unset)."""
+    """Whether the vehicle holds our items as it flies them: the same commands in the same order,
+    the same positions (1e-7°) and altitudes (to the cm, in the same reference: relative,
+    AMSL or terrain), and the parameters it keeps (:func:`_kept`; each autopilot stores items
+    its own way, e.g. ArduPilot's ``mission_cmd_to_mavlink_int``). The frame of an item without
+    a position (RTL, DO_ commands) is the autopilot's business."""
     if len(items) != len(wire):
         return False
     for k, (it, w) in enumerate(zip(items, wire, strict=True)):
         sent = _wire(it, k, 0)
-        if (w.command, w.frame, w.x, w.y) != (sent.command, sent.frame, sent.x, sent.y):
+        if (w.command, w.x, w.y) != (sent.command, sent.x, sent.y):
             return False
-        theirs = (w.param1, w.param2, w.param3, w.param4, w.z)
-        ours = (sent.param1, sent.param2, sent.param3, sent.param4, sent.z)
-        for a, b in zip(theirs, ours, strict=True):
-            if not (math.isnan(a) and math.isnan(b)) and abs(a - b) > 1e-3 * max(1.0, abs(b)):
-                return False
+        if it.has_position and (
+            _REFERENCE.get(w.frame) != _REFERENCE.get(sent.frame) or abs(w.z - sent.z) > 0.011
+        ):
+            return False
+        theirs = (w.param1, w.param2, w.param3, w.param4)
+        ours = (sent.param1, sent.param2, sent.param3, sent.param4)
+        if not all(_kept(o, t, angle=(n == 3)) for n, (o, t) in enumerate(zip(ours, theirs, strict=True))):
+            return False
     return True
 
 
-def command(session: Session, target: int, cmd: int, *params: float) -> bool:
+def command(session: Session, target: int, cmd: int, *params: float) -> int | None:
+    """Send a COMMAND_LONG until the vehicle acknowledges it (``confirmation`` counts the
+    re-sends); ``MAV_RESULT_IN_PROGRESS`` means "wait for the final ack", not a refusal
+    (mavlink.io "Command Protocol"). Returns the final MAV_RESULT, or None without an answer."""
     m = mavutil().mavlink
     p = [*params, *([0.0] * (7 - len(params)))]
+    in_progress_until: float | None = None
     for attempt in range(RETRIES):
         session.send(m.MAVLink_command_long_message(target, 1, cmd, attempt, *p))
-        deadline = time.monotonic() + ITEM_TIMEOUT_S
+        deadline = in_progress_until or time.monotonic() + ITEM_TIMEOUT_S
         while (left := deadline - time.monotonic()) > 0:
             msg = session.receive(left)
-            if msg is not None and msg.get_type() == "COMMAND_ACK" and msg.command == cmd:
-                return bool(msg.result == m.MAV_RESULT_ACCEPTED)
-    return False
-
-
-def start(session: Session, target: int) -> str | None:
-    """Mode AUTO, arm, MISSION_START. Returns an error, or None when the vehicle took all three."""
-    m = mavutil().mavlink
-    steps = [
-        ("mode AUTO", m.MAV_CMD_DO_SET_MODE, (float(m.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED), float(AUTO))),
-        ("arm", m.MAV_CMD_COMPONENT_ARM_DISARM, (1.0,)),
-        ("mission start", m.MAV_CMD_MISSION_START, (0.0, 0.0)),
-    ]
-    for name, cmd, params in steps:
-        if not command(session, target, cmd, *params):
-            return f"the vehicle refused or did not answer: {name}"
+            if msg is None or msg.get_type() != "COMMAND_ACK" or msg.command != cmd:
+                continue
+            if msg.result != m.MAV_RESULT_IN_PROGRESS:
+                return int(msg.result)
+            if in_progress_until is None:  # the final ack will come: wait for it, up to a bound
+                in_progress_until = deadline = time.monotonic() + IN_PROGRESS_MAX_S
+        if in_progress_until is not None and time.monotonic() >= in_progress_until:
+            return None  # it never finished
     return None
+
+
+def result_name(result: int | None) -> str:
+    if result is None:
+        return "no answer"
+    entry = mavutil().mavlink.enums["MAV_RESULT"].get(result)
+    return entry.name if entry is not None else f"MAV_RESULT {result}"

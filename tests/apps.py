@@ -1,5 +1,5 @@
 """The service as the API tests use it: the real app on the embedded store in a temporary folder,
-the real broker, no MAVLink endpoint, the given tokens; ready before it is handed over."""
+the real broker, the given MAVLink endpoints (none by default) and tokens; ready before it is handed over."""
 
 from __future__ import annotations
 
@@ -18,15 +18,19 @@ from tests.servers import Mosquitto
 
 @contextlib.contextmanager
 def app_client(
-    mosquitto: Mosquitto, folder: Path, tokens: dict[str, str], client_id: str
+    mosquitto: Mosquitto,
+    folder: Path,
+    tokens: dict[str, str],
+    client_id: str,
+    endpoints: tuple[str, ...] = (),
 ) -> Iterator[TestClient]:
-    """``tokens`` maps each token to its role."""
+    """``tokens`` maps each token to its role; ``endpoints`` are MAVLink links to listen on."""
     settings = load_settings(
         overrides={
             "store": {"path": str(folder / "store")},
             "spool": {"path": str(folder / "spool")},
             "mqtt": {"url": mosquitto.url, "client_id": client_id},
-            "mavlink": {"endpoints": []},
+            "mavlink": {"endpoints": list(endpoints)},
             "api": {"tokens": [{"token": t, "role": r} for t, r in tokens.items()]},
         }
     )

@@ -152,5 +152,7 @@ def test_a_pilot_plans_launches_and_follows_a_hotspot_mission(page: Page, demo: 
     # progress comes from the drone over MAVLink, through the event stream
     expect(page.locator("#mission-progress-text")).to_contain_text("D2: item", timeout=30_000)
     expect(page.locator("#mission-progress-text")).not_to_contain_text("item 0 of", timeout=60_000)
-    expect(page.locator('#drones tbody tr[data-id="2"]')).to_contain_text("AUTO")
+    # the demo's drone 2 is a PX4: AUTO.MISSION shows as MISSION (ArduPilot's AUTO on drone 1)
+    expect(page.locator('#drones tbody tr[data-id="2"]')).to_contain_text("MISSION")
+    expect(page.locator('#drones tbody tr[data-id="2"]')).to_contain_text("px4")
     page.screenshot(path=tmp_path / "launched.png", full_page=True)

@@ -12,9 +12,11 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from drones.dialects import dialect
 from drones.mavlink import mavutil
+from drones.mission_link import send_plan
 from drones.planning import points
-from drones.upload import LinkSession, command, download, same, upload
+from drones.upload import LinkSession, command
 from simulators.drone import DroneSimulator
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import load_settings
@@ -83,7 +85,7 @@ def test_unsigned_and_wrongly_signed_commands_are_refused_and_ours_accepted(
     try:
         assert ours.wait_heartbeat(timeout=10) is not None  # the vehicle's signatures pass our key
         session = LinkSession(ours, 21)
-        assert command(session, 21, m.MAV_CMD_COMPONENT_ARM_DISARM, 1.0)
+        assert command(session, 21, m.MAV_CMD_COMPONENT_ARM_DISARM, 1.0) == m.MAV_RESULT_ACCEPTED
         assert sim.vehicle.armed
         assert sim.refused == 4  # nothing of ours was refused
     finally:
@@ -127,8 +129,9 @@ def test_the_service_uploads_and_verifies_a_mission_over_a_signed_link(
                 "items": len(mission["waypoints"]),
                 "verified": True,
                 "error": None,
+                "autopilot": "ardupilot",
             }
-            assert len(signed.vehicle.mission) == len(mission["waypoints"])
+            assert len(signed.vehicle.mission) == 1 + len(mission["waypoints"])  # behind ArduPilot's home
             assert signed.refused == 0  # every packet of the service was signed with the key
             assert impostor.refused > 0  # the service's packets do not pass the other key
             assert 23 not in online()  # and the service refuses the impostor's
@@ -148,11 +151,9 @@ def test_a_signed_link_reads_back_the_same_mission() -> None:
     gcs = ground_station(port, 255, KEY)
     try:
         session = LinkSession(gcs, 24)
-        result = upload(session, 24, items)
-        wire = download(session, 24)
-        assert result.ok
-        assert wire is not None
-        assert same(items, wire)
+        result = send_plan(session, 24, dialect("ardupilot"), items, (29.88, 121.55, 5.0))
+        assert result.ok, result.error
+        assert result.verified  # read back over the signed link and compared
         assert sim.refused == 0
     finally:
         sim.stop()

@@ -124,7 +124,8 @@ def test_upload_verify_approve_start_and_follow(mosquitto: Mosquitto, tmp_path: 
                 c.post(f"/api/v1/missions/{m['id']}/start", headers=PILOT).status_code == 409
             )  # not uploaded
             r = c.post(f"/api/v1/missions/{m['id']}/upload", json={"drone": 6}, headers=PILOT)
-            assert r.json() == {"ok": True, "items": len(m["waypoints"]), "verified": True, "error": None}
+            assert r.json() == {"ok": True, "items": len(m["waypoints"]), "verified": True, "error": None,
+                                "autopilot": "ardupilot"}  # fmt: skip
             refused = c.post(f"/api/v1/missions/{m['id']}/start", headers=PILOT)
             assert refused.status_code == 409
             assert "approval" in refused.json()["error"]["message"]
@@ -151,8 +152,9 @@ def test_upload_verify_approve_start_and_follow(mosquitto: Mosquitto, tmp_path: 
             def reached() -> list[int]:
                 return [e["seq"] for e in events() if e["event"] == "item_reached"]
 
+            # in the vehicle's numbering: ArduPilot's item 0 is home, the plan is items 1..n
             wait_until(
-                lambda: sorted(reached()) == list(range(len(m["waypoints"]))),
+                lambda: sorted(reached()) == list(range(1, len(m["waypoints"]) + 1)),
                 10,
                 f"items reached: {reached()}",
             )

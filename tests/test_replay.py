@@ -10,7 +10,7 @@ import pytest
 
 from tests.servers import env_without_telemetry
 from tests.test_store_contract import run
-from tests.tlogs import write_tlog
+from tests.tlogs import write_bench_tlog, write_tlog
 
 pytestmark = pytest.mark.integration
 START_S = 1_795_564_800.0  # 2026-11-25T00:00:00Z
@@ -59,3 +59,17 @@ def test_replay_of_a_missing_file_is_a_usage_error(tmp_path: Path) -> None:
     )  # fmt: skip
     assert r.returncode == 2
     assert "no such file" in r.stderr
+
+
+def test_a_bench_log_without_a_fix_stores_no_position(tmp_path: Path) -> None:
+    """A vehicle without a GPS fix reports latitude 0, longitude 0: no point of it may say the
+    drone was at "Null Island" (the store keeps its other fields; the fleet says "no fix")."""
+    from drones.tlog import read_tlog
+    from telemetry.records import DroneState
+
+    log = tmp_path / "bench.tlog"
+    write_bench_tlog(log, sysid=1, start_s=START_S, seconds=278)
+    states = [r for d in read_tlog(log) for r in d.records if isinstance(r, DroneState)]
+    assert [s.gps_fix for s in states if s.gps_fix is not None] == [1] * 278
+    assert [s for s in states if s.lat is not None or s.lon is not None] == []
+    assert {s.autopilot for s in states if s.mode is not None} == {"ardupilot"}

@@ -35,3 +35,27 @@ def write_tlog(path: Path, sysid: int, start_s: float, seconds: int, rate_hz: in
         put(start_s + seconds, m.MAVLink_statustext_message(6, b"Mission: 3 WP".ljust(50, b"\0")))
         put(start_s + seconds + 0.001, m.MAVLink_mission_item_reached_message(3))
     return n
+
+
+def write_bench_tlog(path: Path, sysid: int, start_s: float, seconds: int) -> int:
+    """An ArduPlane on the bench, as real logs of one look: no GPS fix (GPS_RAW_INT fix_type 1,
+    0 satellites) and GLOBAL_POSITION_INT at latitude 0, longitude 0 (the EKF's origin before a
+    fix), 1 Hz heartbeats and positions. Returns the message count."""
+    m = mavutil().mavlink
+    mav = m.MAVLink(None, srcSystem=sysid, srcComponent=1)
+    n = 0
+    with path.open("wb") as f:
+        for i in range(seconds):
+            t = start_s + i
+            msgs = [
+                m.MAVLink_heartbeat_message(
+                    m.MAV_TYPE_FIXED_WING, m.MAV_AUTOPILOT_ARDUPILOTMEGA, m.MAV_MODE_FLAG_CUSTOM_MODE_ENABLED,
+                    0, m.MAV_STATE_STANDBY, 3,
+                ),
+                m.MAVLink_gps_raw_int_message(int(t * 1e6), 1, 0, 0, 0, 65535, 65535, 0, 0, 0),
+                m.MAVLink_global_position_int_message(i * 1000, 0, 0, 0, 0, 0, 0, 0, 65535),
+            ]  # fmt: skip
+            for k, msg in enumerate(msgs):
+                f.write(struct.pack(">Q", int((t + k / 1000) * 1e6)) + msg.pack(mav))
+                n += 1
+    return n

@@ -300,7 +300,9 @@ function renderDrones() {
     el("tr", { "data-id": d.drone },
       el("td", {}, `D${d.drone}`),
       el("td", {}, el("span", { class: `badge ${d.online ? "ok" : "off"}` }, d.online ? "online" : "offline")),
+      el("td", {}, d.autopilot || "–"),
       el("td", {}, d.mode || "–"), el("td", {}, d.armed ? "armed" : "disarmed"),
+      el("td", { class: d.fix === "no fix" ? "nofix" : "" }, d.fix === "no fix" ? "no fix" : d.lat == null ? "–" : d.fix || "position"),
       el("td", {}, d.battery_pct == null ? "–" : `${fmt(d.battery_pct, 0)} %`),
       el("td", {}, d.alt_rel_m == null ? "–" : `${fmt(d.alt_rel_m)} m`),
       el("td", {}, d.mission ? `${d.mission.id} ${d.mission.state} ${d.mission.current}/${d.mission.total}` : "–")));
