@@ -165,3 +165,47 @@ def test_one_mission_command_per_drone_at_a_time(service: tuple[TestClient, int]
         started = c.post(f"/api/v1/missions/{m['id']}/start", headers=PILOT)  # IN_PROGRESS acks first
         assert started.status_code == 200, started.text
         wait_until(lambda: peer.armed, 10, "armed")
+
+
+@pytest.mark.parametrize("peer_class", [ArduCopterPeer, PX4Peer], ids=["ardupilot", "px4"])
+def test_the_fence_of_nearby_no_fly_areas_is_uploaded_and_read_back(
+    mosquitto: Mosquitto, tmp_path: Path, peer_class: type
+) -> None:
+    """A no-fly area 1 km from the legs goes up as MAV_MISSION_TYPE_FENCE exclusion vertices."""
+    import json
+    import shutil
+
+    from api.app import create_app
+    from telemetry.assets import load_registry, sample_assets_dir
+    from telemetry.config import load_settings
+
+    assets = tmp_path / "assets"
+    shutil.copytree(sample_assets_dir(), assets)
+    ring = [[121.556, 29.870], [121.560, 29.870], [121.560, 29.874], [121.556, 29.874], [121.556, 29.870]]
+    doc = json.loads((assets / "areas.geojson").read_text(encoding="utf-8"))
+    doc["features"].append({"type": "Feature", "properties": {"id": "NF1", "kind": "no_fly"},
+                            "geometry": {"type": "Polygon", "coordinates": [ring]}})  # fmt: skip
+    (assets / "areas.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    port = free_udp_port()
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp_path / "store")}, "spool": {"path": str(tmp_path / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": f"fence-{port}"},
+            "mavlink": {"endpoints": [f"udpin:127.0.0.1:{port}"]}, "assets": {"dir": str(assets)},
+            "api": {"tokens": [{"token": "p", "role": "pilot"}, {"token": "v", "role": "viewer"}]},
+        }
+    )  # fmt: skip
+    with (
+        TestClient(create_app(settings, registry=load_registry(assets))) as c,
+        peer_class(f"udpout:127.0.0.1:{port}", sysid=36, home=HOME) as peer,
+    ):
+        wait_until(lambda: drone(c, 36).get("online"), 15, "drone online")
+        m = plan(c)
+        assert [len(f["polygon"]) for f in m["fence"]] == [4]
+        r = c.post(f"/api/v1/missions/{m['id']}/upload", json={"drone": 36}, headers=PILOT).json()
+        assert r["verified"], r
+        fence = list(peer.fence)
+        assert [(f.command, int(f.param1)) for f in fence] == [(5002, 4)] * 4
+        assert {(round(f.x / 1e7, 3), round(f.y / 1e7, 3)) for f in fence} == {
+            (29.870, 121.556), (29.870, 121.560), (29.874, 121.560), (29.874, 121.556)
+        }  # fmt: skip
