@@ -56,6 +56,10 @@ PLAUSIBLE: dict[str, dict[str, st.SearchStrategy[Any]]] = {
     "BATTERY_STATUS": {"battery_remaining": st.integers(-1, 100)},
     "GPS_RAW_INT": {"fix_type": st.integers(0, max(m.enums["GPS_FIX_TYPE"]))},
     "VFR_HUD": {"groundspeed": st.floats(0, 100, width=32)},
+    "HOME_POSITION": {
+        "latitude": st.integers(-900_000_000, 900_000_000),
+        "longitude": st.integers(-1_800_000_000, 1_800_000_000),
+    },
 }
 
 
@@ -115,6 +119,8 @@ def check_record(r: Record) -> None:
     if isinstance(r, DroneState):
         assert r.lat is None or -90 <= r.lat <= 90
         assert r.lon is None or -180 <= r.lon <= 180
+        assert r.home_lat is None or -90 <= r.home_lat <= 90
+        assert r.home_lon is None or -180 <= r.home_lon <= 180
         assert r.heading_deg is None or 0 <= r.heading_deg < 360
         assert r.battery_pct is None or 0 <= r.battery_pct <= 100
         assert r.voltage_v is None or r.voltage_v >= 0
