@@ -57,22 +57,24 @@ def _heartbeat(msg: Any, t: int, mission: str) -> Record | None:
     )  # fmt: skip
 
 
+def _degrees(names: tuple[str, str], lat_e7: int, lon_e7: int) -> tuple[float, float]:
+    """A position in degrees × 1e7, range-checked (a dead letter beyond ±90°, ±180°)."""
+    lat = _within(names[0], lat_e7, -900_000_000, 900_000_000) / 1e7
+    return lat, _within(names[1], lon_e7, -1_800_000_000, 1_800_000_000) / 1e7
+
+
 def _home_position(msg: Any, t: int, mission: str) -> Record | None:
-    return DroneState(
-        msg.get_srcSystem(),
-        t,
-        home_lat=_within("home latitude", msg.latitude, -900_000_000, 900_000_000) / 1e7,
-        home_lon=_within("home longitude", msg.longitude, -1_800_000_000, 1_800_000_000) / 1e7,
-        home_alt_msl_m=msg.altitude / 1000,
-    )
+    lat, lon = _degrees(("home latitude", "home longitude"), msg.latitude, msg.longitude)
+    return DroneState(msg.get_srcSystem(), t, home_lat=lat, home_lon=lon, home_alt_msl_m=msg.altitude / 1000)
 
 
 def _global_position_int(msg: Any, t: int, mission: str) -> Record | None:
+    lat, lon = _degrees(("lat", "lon"), msg.lat, msg.lon)
     return DroneState(
         msg.get_srcSystem(),
         t,
-        lat=_within("lat", msg.lat, -900_000_000, 900_000_000) / 1e7,
-        lon=_within("lon", msg.lon, -1_800_000_000, 1_800_000_000) / 1e7,
+        lat=lat,
+        lon=lon,
         alt_msl_m=msg.alt / 1000,
         alt_rel_m=msg.relative_alt / 1000,
         heading_deg=None if msg.hdg == 65535 else _within("hdg", msg.hdg, 0, 35_999) / 100,
