@@ -7,7 +7,7 @@ import json
 import random
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 from typing import Any, ClassVar
@@ -16,6 +16,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from api.app import create_app
+from api.params import iso
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import load_settings
 from tests.mqtt_util import Subscriber, publish_all, wait_until
@@ -46,6 +47,11 @@ def auth(role: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {TOKENS[role]}"}
 
 
+def gauges(c: TestClient) -> list[dict[str, Any]]:
+    features: list[dict[str, Any]] = c.get("/api/v1/flood/gauges", headers=auth("viewer")).json()["features"]
+    return features
+
+
 @pytest.fixture
 def alerts(mosquitto: Mosquitto) -> Iterator[Subscriber]:
     sub = Subscriber(mosquitto.url, f"{ROOT}/alert/flood/#")
@@ -53,12 +59,25 @@ def alerts(mosquitto: Mosquitto) -> Iterator[Subscriber]:
     sub.close()
 
 
-def readings(gauge: str, depths: list[float], step_ms: int, end_ms: int) -> list[tuple[str, dict[str, Any]]]:
+def readings(
+    gauge: str, depths: Sequence[float], step_ms: int, end_ms: int
+) -> list[tuple[str, dict[str, Any]]]:
     start = end_ms - (len(depths) - 1) * step_ms
     return [
         (f"{ROOT}/gauge/{gauge}/telemetry", {"ts": start + k * step_ms, "depth_cm": d})
         for k, d in enumerate(depths)
     ]
+
+
+def marker(broker: Mosquitto, alerts: Subscriber, gauge: str = "G05") -> None:
+    """A positive signal instead of "nothing happened after a short sleep": a reading that turns
+    ``gauge`` red, published after everything before it. Messages are derived and announced in
+    order, so once its alert arrives every earlier message has had its say."""
+    before = alerts.levels(gauge).count("red")
+    publish_all(
+        broker.url, [(f"{ROOT}/gauge/{gauge}/telemetry", {"ts": int(time.time() * 1000), "depth_cm": 45.0})]
+    )
+    wait_until(lambda: alerts.levels(gauge).count("red") > before, 10, f"the marker alert of {gauge}")
 
 
 def grades_per_reading(change_times: list[tuple[int, str]], reading_times: list[int]) -> list[str]:
@@ -84,7 +103,9 @@ def test_the_domain_sequences_over_mqtt(mosquitto: Mosquitto, tmp_path: Path, al
         assert alerts.levels("G01") == ["yellow", "red"]
         assert alerts.levels("G02") == ["yellow", "red"]
         for gauge, msgs in (("G01", minute), ("G02", hourly)):
-            changes = [(int(p["since"]), str(p["level"])) for t, p, _ in alerts.messages if t.endswith(gauge)]
+            changes = [
+                (int(str(p["since"])), str(p["level"])) for t, p, _ in alerts.messages if t.endswith(gauge)
+            ]
             per_reading = grades_per_reading(changes, [int(m[1]["ts"]) for m in msgs])
             expected = (
                 ["green", "yellow", "red", "red", "red"]
@@ -134,8 +155,8 @@ def test_a_12_cm_rise_below_15_is_yellow_never_red(
         for m in readings("G03", [0, 2, 4, 6, 8, 10, 12, 12, 12, 12, 12], MIN, now):
             publish_all(mosquitto.url, [m])
         wait_until(lambda: alerts.levels("G03") == ["yellow"], 10, "yellow")
-        time.sleep(0.5)
-        assert "red" not in alerts.levels("G03")
+        marker(mosquitto, alerts)
+        assert alerts.levels("G03") == ["yellow"]  # never red
 
 
 def test_recovery_only_after_the_dwell_and_ack(
@@ -156,49 +177,138 @@ def test_recovery_only_after_the_dwell_and_ack(
         assert r.status_code == 200, r.text
         assert r.json()["acknowledged_by"].startswith("manager:")
         assert c.post("/api/v1/alerts/nope/ack", headers=auth("manager")).status_code == 404
-        time.sleep(0.3)
+        marker(mosquitto, alerts)
         assert alerts.levels("G04") == ["yellow"]  # 9 minutes below: not yet
         for m in msgs[12:]:
             publish_all(mosquitto.url, [m])
         wait_until(lambda: alerts.levels("G04") == ["yellow", "green"], 10, "green after the dwell")
-        assert c.get("/api/v1/alerts", headers=auth("viewer")).json()["count"] == 0
-        (cleared,) = c.get("/api/v1/alerts", params={"state": "all"}, headers=auth("viewer")).json()["items"]
+        active_now = c.get("/api/v1/alerts", params={"kind": "flood"}, headers=auth("viewer")).json()["items"]
+        assert [a["subject"] for a in active_now] == ["G05"]  # the marker's
+        every_alert = c.get("/api/v1/alerts", params={"state": "all"}, headers=auth("viewer")).json()["items"]
+        (cleared,) = [a for a in every_alert if a["subject"] == "G04"]
         assert cleared["state"] == "cleared"
         assert cleared["cleared_at"] is not None
 
 
-def test_backlog_array_out_of_order_gives_one_alert(
+def test_backlog_array_out_of_order_gives_one_alert_since_the_transition(
     mosquitto: Mosquitto, tmp_path: Path, alerts: Subscriber
 ) -> None:
     now = int(time.time() * 1000)
     items = [m[1] for m in readings("G01", [0, 8, 16, 29, 31], MIN, now)]
+    red_at = int(items[2]["ts"])  # the 16 cm reading: red by its rise
     random.Random(3).shuffle(items)
     with service(mosquitto, tmp_path) as c:
         wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
-        publish_all(mosquitto.url, [(f"{ROOT}/gauge/G01/telemetry", items)])
+        publish_all(mosquitto.url, [(f"{ROOT}/gauge/G01/telemetry", list[object](items))])
         wait_until(lambda: alerts.levels("G01") == ["red"], 10, "red")
-        time.sleep(0.3)
+        marker(mosquitto, alerts)
         assert alerts.levels("G01") == ["red"]  # no flapping through yellow
+        (red,) = [p for t, p, _ in alerts.messages if t.endswith("/G01")]
+        assert red["since"] == red_at  # not the backlog's last reading
+        geo = {f["properties"]["id"]: f["properties"] for f in gauges(c)}
+        assert geo["G01"]["since"] == iso(red_at)
 
 
-def test_offline_after_silence_by_timer(mosquitto: Mosquitto, tmp_path: Path, alerts: Subscriber) -> None:
-    with service(mosquitto, tmp_path, offline_after_s=1.0, check_interval_s=0.1) as c:
-        wait_until(
-            lambda: (
-                {"G01", "G02", "G03", "G04", "G05"} <= {t.rsplit("/", 1)[1] for t, _, _ in alerts.messages}
-            ),
-            10,
-            "offline",
-        )
-        assert all(p["level"] == "offline" for _, p, _ in alerts.messages)
-        publish_all(mosquitto.url, readings("G05", [3], MIN, int(time.time() * 1000)))
-        wait_until(lambda: alerts.levels("G05")[-1:] == ["green"], 10, "back online")
-        geo = {
-            f["properties"]["id"]: f
-            for f in c.get("/api/v1/flood/gauges", headers=auth("viewer")).json()["features"]
-        }
-        assert geo["G05"]["properties"]["level"] == "green"
-        assert geo["G05"]["geometry"] == {"type": "Point", "coordinates": [121.506, 29.848]}
+def test_the_peak_then_10_cm_for_15_minutes_turns_green(
+    mosquitto: Mosquitto, tmp_path: Path, alerts: Subscriber
+) -> None:
+    """The issue's sequence: the old rate rule read 10 - 0 as a rise and kept the gauge red."""
+    now = int(time.time() * 1000)
+    start = now - 20 * MIN
+    depths = [(start + k * MIN, d) for k, d in enumerate([0, 8, 16, 29, 31])]
+    depths += [(start + 5 * MIN + k * 45_000, 10) for k in range(20)]  # 20 readings over 15 min
+    with service(mosquitto, tmp_path) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        for t, d in depths:
+            publish_all(mosquitto.url, [(f"{ROOT}/gauge/G01/telemetry", {"ts": t, "depth_cm": d})])
+        wait_until(lambda: alerts.levels("G01") == ["yellow", "red", "green"], 10, "green")
+        green = [p for t, p, _ in alerts.messages if t.endswith("/G01")][-1]
+        assert green["since"] == start + 5 * MIN + 14 * 45_000  # the first reading 10 min under 27 cm
+
+
+def test_a_gauge_every_5_minutes_is_graded_and_spike_checked(
+    mosquitto: Mosquitto, tmp_path: Path, alerts: Subscriber
+) -> None:
+    """A fielded reporting rate (DOMAIN.md: every 5-15 min dry), in event time with explicit
+    timestamps: the 9,999 cm spike is ignored (the old rule graded it red), the rise, the fall
+    through yellow's hysteresis band and the dwell all count in event time."""
+    now = int(time.time() * 1000)
+    depths = [0, 0, 9999, 0, 10, 18, 26, 34, 31, 20, 14, 14, 14, 10, 10, 10, 10]
+    start = now - (len(depths) - 1) * 5 * MIN
+    with service(mosquitto, tmp_path) as c:
+        wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+        for k, d in enumerate(depths):
+            payload: dict[str, object] = {"ts": start + k * 5 * MIN, "depth_cm": d}
+            publish_all(mosquitto.url, [(f"{ROOT}/gauge/G02/telemetry", payload)])
+            if d == 9999:
+                marker(mosquitto, alerts)
+                assert alerts.levels("G02") == []  # the spike graded nothing
+                (g02,) = [f["properties"] for f in gauges(c) if f["properties"]["id"] == "G02"]
+                assert g02["sensor_fault"] is not None
+                assert "spike" in g02["sensor_fault"]
+        wait_until(lambda: len(alerts.levels("G02")) == 4, 10, "four changes")
+        changes = [
+            (p["level"], (int(str(p["since"])) - start) // MIN)
+            for t, p, _ in alerts.messages
+            if t.endswith("/G02")
+        ]
+        # yellow by a 10 cm rise at minute 20, red by rising 18 at 25, yellow after 10 minutes
+        # under 27 cm (14 + 3 lies in yellow's band) at 55, green after 10 minutes under 12 at 75
+        assert changes == [("yellow", 20), ("red", 25), ("yellow", 55), ("green", 75)]
+        assert all("offline" not in p for t, p, _ in alerts.messages if t.endswith("/G02"))
+
+
+def test_offline_keeps_the_grade_and_raises_its_own_alert(
+    mosquitto: Mosquitto, tmp_path: Path, alerts: Subscriber
+) -> None:
+    offline_alerts = Subscriber(mosquitto.url, f"{ROOT}/alert/gauge_offline/#")
+    try:
+        with service(mosquitto, tmp_path, offline_after_s=1.0, check_interval_s=0.1) as c:
+            wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+            backlog = [m[1] for m in readings("G01", [0, 8, 16], MIN, int(time.time() * 1000))]
+            publish_all(mosquitto.url, [(f"{ROOT}/gauge/G01/telemetry", list[object](backlog))])
+
+            def offline(gauge: str) -> dict[str, object] | None:
+                msgs = [p for t, p, _ in alerts.messages if t.endswith(f"/{gauge}")]
+                return msgs[-1] if msgs and msgs[-1].get("offline") is True else None
+
+            gauges_ids = ("G01", "G02", "G03", "G04", "G05")
+            wait_until(lambda: all(offline(g) for g in gauges_ids), 10, "every gauge offline")
+            red = offline("G01")
+            assert red is not None
+            assert (red["level"], red["alert_id"] != "") == ("red", True)  # the flood is not hidden
+            assert {str(offline(g)["level"]) for g in gauges_ids[1:]} == {"green"}  # type: ignore[index]
+            assert all(p["level"] != "offline" for _, p, _ in alerts.messages)
+            wait_until(lambda: len(offline_alerts.messages) >= 5, 10, "the offline alerts")
+            assert {p["level"] for _, p, _ in offline_alerts.messages} == {"offline"}
+            active = c.get("/api/v1/alerts", headers=auth("viewer")).json()["items"]
+            assert sorted((a["kind"], a["subject"]) for a in active) == [("flood", "G01")] + [
+                ("gauge_offline", g) for g in gauges_ids
+            ]
+            geo = {f["properties"]["id"]: f for f in gauges(c)}
+            assert (geo["G01"]["properties"]["level"], geo["G01"]["properties"]["offline"]) == ("red", True)
+
+            publish_all(mosquitto.url, readings("G05", [3], MIN, int(time.time() * 1000)))
+            wait_until(lambda: "offline" not in alerts.messages[-1][1], 10, "back online")
+            back = [p for t, p, _ in alerts.messages if t.endswith("/G05")][-1]
+            assert back["level"] == "green"
+            assert "offline" not in back
+            wait_until(
+                lambda: (
+                    [p["level"] for t, p, _ in offline_alerts.messages if t.endswith("/G05")]
+                    == ["offline", "green"]
+                ),
+                10,
+                "the offline alert cleared",
+            )
+            geo = {f["properties"]["id"]: f for f in gauges(c)}
+            assert (geo["G05"]["properties"]["level"], geo["G05"]["properties"]["offline"]) == (
+                "green",
+                False,
+            )
+            assert geo["G05"]["geometry"] == {"type": "Point", "coordinates": [121.506, 29.848]}
+    finally:
+        offline_alerts.close()
 
 
 def test_restart_raises_no_duplicate_alert(mosquitto: Mosquitto, tmp_path: Path, alerts: Subscriber) -> None:
@@ -213,9 +323,13 @@ def test_restart_raises_no_duplicate_alert(mosquitto: Mosquitto, tmp_path: Path,
     with service(mosquitto, tmp_path) as c:
         wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
         publish_all(mosquitto.url, readings("G01", [32], MIN, now + MIN))  # still red
-        time.sleep(1.0)
+        marker(mosquitto, alerts)
         assert alerts.levels("G01") == ["yellow", "red"]
-        (again,) = c.get("/api/v1/alerts", headers=auth("viewer")).json()["items"]
+        again = next(
+            a
+            for a in c.get("/api/v1/alerts", headers=auth("viewer")).json()["items"]
+            if a["subject"] == "G01"
+        )
         assert again["id"] == alert["id"]
         assert again["level"] == "red"
         assert again["acknowledged_by"] is not None
@@ -223,6 +337,8 @@ def test_restart_raises_no_duplicate_alert(mosquitto: Mosquitto, tmp_path: Path,
             "items"
         ]
         assert len(rows) == 2
+        (g01,) = [f["properties"] for f in gauges(c) if f["properties"]["id"] == "G01"]
+        assert g01["since"] == iso(now - 2 * MIN)  # restored: red since the 16 cm reading
 
 
 class _Hook(BaseHTTPRequestHandler):
@@ -267,7 +383,10 @@ def test_webhook_posts_red_alerts_with_retries(mosquitto: Mosquitto, tmp_path: P
             assert (payload["gauge"], payload["level"]) == ("G03", "red")
             assert payload["alert_id"]
             assert _Hook.failures_left == 0
-            time.sleep(0.5)
-            assert len(_Hook.received) == 1  # yellow is not configured for this hook
+            # a positive signal: a later red (G05) is posted after anything G03 could still post
+            publish_all(mosquitto.url, readings("G05", [45], MIN, int(time.time() * 1000)))
+            wait_until(lambda: len(_Hook.received) == 2, 15, "the marker's red alert")
+            assert [(p["gauge"], p["level"]) for p in _Hook.received] == [("G03", "red"), ("G05", "red")]
+            # (yellow is not configured for this hook)
     finally:
         server.shutdown()

@@ -1,61 +1,195 @@
-"""The flood grading rules of DOMAIN.md as pure logic (the MQTT path is in test_flood.py)."""
+"""The flood grading rules of DOMAIN.md as pure logic, one table per rule (the engine's offline,
+stuck and alert logic is in test_flood_engine.py, the MQTT path in test_flood.py)."""
 
 from __future__ import annotations
 
 import random
+from collections.abc import Sequence
 
-from telemetry.alerts.book import AlertBook
-from telemetry.flood.engine import FloodEngine
-from telemetry.flood.rules import FloodRules, GaugeHistory
-from telemetry.records import GaugeReading
+import pytest
+
+from telemetry.flood.rules import FloodRules, GaugeHistory, GaugeState, counted_rise, grade_step, spike
 
 T0 = 1_795_564_800_000
 MIN = 60_000
+RULES = FloodRules()
 
 
-def levels(depths: list[float], step_ms: int) -> list[str]:
-    h = GaugeHistory(FloodRules())
-    return [h.add(T0 + k * step_ms, d).level for k, d in enumerate(depths)]
+def levels(readings: list[tuple[float, float]], rules: FloodRules = RULES) -> list[str]:
+    """Grades after each (minute, depth) reading, fed in the given order."""
+    h = GaugeHistory(rules)
+    return [h.add(T0 + int(m * MIN), d).level for m, d in readings]
 
 
-def test_domain_sequences() -> None:
-    assert levels([0, 8, 16, 29, 31], MIN) == ["green", "yellow", "red", "red", "red"]
-    assert levels([0, 8, 16, 29, 31], 60 * MIN) == ["green", "green", "yellow", "yellow", "red"]
+def every(step_min: float, depths: Sequence[float], start_min: float = 0) -> list[tuple[float, float]]:
+    return [(start_min + k * step_min, d) for k, d in enumerate(depths)]
+
+
+# --- 1. rate of rise: counted only while rising ----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("readings", "rise"),
+    [
+        (every(1, [0, 8]), 8.0),
+        (every(1, [0, 8, 16, 29, 31]), 31.0),
+        (every(60, [0, 8, 16, 29, 31]), 0.0),  # an hour apart: nothing else in the window
+        (every(1, [0, 8, 16, 29, 31, 10]), 0.0),  # falling from 31: not rising (the old rule: 10)
+        (every(1, [0, 20, 18]), 18.0),  # within the hysteresis (3 cm) of the high: still rising
+        (every(1, [0, 20, 16]), 0.0),  # 4 cm under the high: falling
+        (every(1, [20, 10, 15]), 5.0),  # rising again from the trough: from the (latest) low
+        (every(1, [10, 20, 10, 15]), 5.0),  # equal lows: the latest counts, the old peak does not
+        ([(0, 0), (11, 9)], 0.0),  # the low is out of the 10-minute window
+        ([(0, 0), (10, 9)], 9.0),  # ... and at its edge still in
+    ],
+)
+def test_counted_rise(readings: list[tuple[float, float]], rise: float) -> None:
+    times = [T0 + int(m * MIN) for m, _ in readings]
+    depths = [d for _, d in readings]
+    assert counted_rise(RULES, times, depths, len(times) - 1) == rise
+
+
+@pytest.mark.parametrize(
+    ("readings", "expected"),
+    [
+        (every(1, [0, 8, 16, 29, 31]), ["green", "yellow", "red", "red", "red"]),  # DOMAIN.md
+        (every(60, [0, 8, 16, 29, 31]), ["green", "green", "yellow", "yellow", "red"]),  # DOMAIN.md
+        (every(1, [0, 14]), ["green", "yellow"]),  # a 14 cm rise lifts at most one grade
+        (every(1, [0, 3, 6, 9, 12] + [12] * 6), ["green", "green", "yellow"] + ["yellow"] * 8),
+        (every(1, [14, 25]), ["green", "red"]),  # yellow by depth, rising 11 cm: red
+        (every(1, [0, 4]), ["green", "green"]),  # 4 cm: under the 5 cm rate
+    ],
+)
+def test_grades_with_the_rate_of_rise(readings: list[tuple[float, float]], expected: list[str]) -> None:
+    assert levels(readings) == expected
 
 
 def test_a_12_cm_rise_below_15_raises_yellow_never_red() -> None:
-    grades = levels([0, 3, 6, 9, 12, 12, 12, 12, 12, 12, 12], MIN)
-    assert "yellow" in grades
-    assert "red" not in grades
+    grades = levels(every(1, [0, 3, 6, 9, 12, 12, 12, 12, 12, 12, 12]))
     assert grades[2] == "yellow"  # 6 cm in 2 minutes
+    assert "red" not in grades
 
 
-def test_recovery_only_after_the_dwell_below_threshold_minus_hysteresis() -> None:
-    h = GaugeHistory(FloodRules())
-    h.add(T0, 35)
-    assert h.state.level == "red"
-    h.add(T0 + MIN, 28)  # below 30 but not below 27: no dwell starts
-    h.add(T0 + 2 * MIN, 28.5)
-    assert h.state.level == "red"
-    for k in range(3, 13):  # 25 cm from minute 3: below 27
-        h.add(T0 + k * MIN, 25)
-    assert h.state.level == "red"  # 9 minutes below
-    h.add(T0 + 13 * MIN, 25)
-    assert h.state.level == "yellow"  # 10 minutes below
-    h.add(T0 + 14 * MIN, 14)  # under 15 but not under 12: still yellow
-    for k in range(15, 26):
-        h.add(T0 + k * MIN, 5)
-    assert h.state.level == "green"
+# --- 2. downgrade: after the dwell, to the grade of (depth + hysteresis) ---------------------
+
+PEAK_THEN_10 = every(1, [0, 8, 16, 29, 31]) + [(5 + k * 0.75, 10) for k in range(20)]  # 20 over 15 min
 
 
-def test_a_spike_is_a_fault_not_a_flood() -> None:
+@pytest.mark.parametrize(
+    ("readings", "expected"),
+    [
+        # red then 14 cm: yellow after the dwell (14 lies in yellow's band: 14 + 3 ≥ 15), and stays
+        ([(0, 35), *every(1, [14] * 20, 1)], ["red"] * 11 + ["yellow"] * 10),
+        # red then 10 cm: green after 10 minutes (under 27 cm from minute 1, green at minute 11)
+        ([(0, 31), *every(1, [10] * 12, 1)], ["red"] * 11 + ["green"] * 2),
+        # the issue's sequence: the peak, then 10 cm for 15 minutes: green (the old rule: red)
+        (PEAK_THEN_10, ["green", "yellow", "red", "red", "red"] + ["red"] * 14 + ["green"] * 6),
+        # 28 cm is not 3 cm under 30: the dwell never starts
+        ([(0, 35), *every(1, [28] * 30, 1)], ["red"] * 31),
+        # a reading back at 27 cm restarts the dwell
+        ([(0, 35), *every(1, [20] * 8 + [27] + [20] * 11, 1)], ["red"] * 20 + ["yellow"]),
+    ],
+)
+def test_downgrade_after_the_dwell(readings: list[tuple[float, float]], expected: list[str]) -> None:
+    assert levels(readings) == expected
+
+
+def test_each_later_step_waits_its_own_dwell() -> None:
+    readings = [(0, 35), *every(1, [20] * 11, 1), *every(1, [5] * 12, 12)]  # a reading a minute
+    grades = levels(readings)
+    assert grades[:11] == ["red"] * 11
+    assert grades[11] == "yellow"  # minute 11: 10 minutes under 27 cm, 20 + 3 is yellow
+    assert grades[12:22] == ["yellow"] * 10  # under 27 cm since minute 1, under 12 only from 12
+    assert grades[22:] == ["green", "green"]  # minute 22
+
+
+def test_the_dwell_counts_event_time_at_any_reporting_rate() -> None:
+    assert levels([(0, 31), (5, 10), (10, 10), (15, 10)]) == ["red", "red", "red", "green"]
+
+
+def test_grade_step_table() -> None:
+    red = GaugeState(level="red", since_ms=T0, depth_cm=35, last_ms=T0)
+    calm = grade_step(RULES, red, T0 + MIN, 14, 0)
+    assert (calm.level, calm.below_since_ms) == ("red", T0 + MIN)
+    down = grade_step(RULES, calm, T0 + 11 * MIN, 14, 0)
+    assert (down.level, down.since_ms) == ("yellow", T0 + 11 * MIN)
+    up = grade_step(RULES, down, T0 + 12 * MIN, 16, 10)
+    assert (up.level, up.since_ms) == ("red", T0 + 12 * MIN)  # rate 10 in yellow: red at once
+
+
+# --- 3. spikes: by rate whatever the interval, and a first reading's plausible maximum -------
+
+
+@pytest.mark.parametrize(
+    ("before", "after", "minute", "depth", "is_spike"),
+    [
+        ((0, 2), None, 0.5, 90, True),  # 88 cm in 30 s (a short interval counts as a minute)
+        ((0, 2), None, 1, 52, False),  # exactly 50 cm/min
+        ((0, 2), None, 1, 53, True),
+        ((0, 0), None, 5, 9999, True),  # a gauge every 5 minutes is spike-checked
+        ((0, 0), None, 5, 200, False),  # 40 cm/min
+        ((0, 0), None, 5, 251, True),
+        ((0, 40), None, 5, 0, False),  # draining 8 cm/min
+        ((0, 300), None, 1, 0, True),  # a drop counts as well
+        (None, (5, 0), 0, 9999, True),  # a late reading: checked against the next one
+        (None, None, 0, 200, False),  # a first reading up to the plausible maximum
+        (None, None, 0, 201, True),
+        (None, None, 0, 9999, True),
+    ],
+)
+def test_spike_table(
+    before: tuple[float, float] | None,
+    after: tuple[float, float] | None,
+    minute: float,
+    depth: float,
+    is_spike: bool,
+) -> None:
+    def at(x: tuple[float, float] | None) -> tuple[int, float] | None:
+        return None if x is None else (T0 + int(x[0] * MIN), x[1])
+
+    assert (spike(RULES, at(before), at(after), T0 + int(minute * MIN), depth) is not None) == is_spike
+
+
+def test_a_spike_is_flagged_and_never_graded() -> None:
     h = GaugeHistory(FloodRules())
     h.add(T0, 2)
     state = h.add(T0 + 30_000, 90)
     assert state.level == "green"
     assert state.fault is not None
     assert "spike" in state.fault
-    assert h.add(T0 + 60_000, 3).level == "green"
+    state = h.add(T0 + 60_000, 3)
+    assert (state.level, state.fault, state.rise_cm) == ("green", None, 1.0)  # 90 left no trace
+
+
+def test_a_5_minute_gauge_is_spike_checked() -> None:
+    h = GaugeHistory(FloodRules())
+    grades = [h.add(T0 + k * 5 * MIN, d).level for k, d in enumerate([0, 0, 9999, 0, 1])]
+    assert grades == ["green"] * 5
+    assert h.state.depth_cm == 1
+
+
+def test_a_first_reading_above_the_plausible_maximum_is_a_spike() -> None:
+    h = GaugeHistory(FloodRules())
+    assert h.add(T0, 9999).fault is not None
+    assert h.spike is not None
+    assert h.add(T0 + 5 * MIN, 5).level == "green"  # the first real reading
+    assert h.spike is None
+    # the maximum is for a first reading only: 196 cm in 5 minutes (39 cm/min) later is graded
+    assert h.add(T0 + 10 * MIN, 201).level == "red"
+    assert h.spike is None
+
+
+# --- 5. since: the event time of the transition ----------------------------------------------
+
+
+def test_since_is_the_reading_where_the_grade_changed_even_in_a_backlog() -> None:
+    readings = [(T0 + k * MIN, float(d)) for k, d in enumerate([0, 8, 16, 29, 31])]
+    shuffled = readings[:]
+    random.Random(3).shuffle(shuffled)
+    h = GaugeHistory(FloodRules())
+    for t, d in shuffled:
+        h.add(t, d)
+    assert (h.state.level, h.state.since_ms) == ("red", T0 + 2 * MIN)  # the 16 cm reading
 
 
 def test_out_of_order_backlog_gives_the_same_state_as_the_live_stream() -> None:
@@ -72,58 +206,10 @@ def test_out_of_order_backlog_gives_the_same_state_as_the_live_stream() -> None:
     assert backlog.state == live.state
 
 
-def test_engine_alerts_once_per_change_and_clears() -> None:
-    engine = FloodEngine(FloodRules(), AlertBook(), offline_after_s=900)
-    changes = []
-    for k, d in enumerate([0, 8, 16, 29, 31]):
-        changes += engine.observe([GaugeReading("G01", "haishu", T0 + k * MIN, d)], T0 + k * MIN)
-    assert [(c.previous, c.level) for c in changes] == [("green", "yellow"), ("yellow", "red")]
-    assert changes[0].alert is not None
-    assert changes[1].alert is not None
-    assert changes[0].alert.id == changes[1].alert.id  # escalation keeps the alert
-    (active,) = engine.book.list("active")
-    assert active.level == "red"
-    later = [GaugeReading("G01", "haishu", T0 + (5 + k) * MIN, 2.0) for k in range(30)]
-    (clear,) = engine.observe(later, T0 + 40 * MIN)
-    assert (clear.previous, clear.level) == ("red", "green")
-    assert engine.book.list("active") == []
-    assert clear.alert is not None
-    assert clear.alert.state == "cleared"
-
-
-def test_offline_by_timer_then_back() -> None:
-    engine = FloodEngine(FloodRules(), AlertBook(), offline_after_s=900)
-    engine.expect(["G05"], T0)
-    assert engine.check_offline(T0 + 14 * MIN) == []
-    (off,) = engine.check_offline(T0 + 15 * MIN)
-    assert off.level == "offline"
-    assert engine.check_offline(T0 + 16 * MIN) == []  # once
-    (back,) = engine.observe([GaugeReading("G05", "haishu", T0 + 16 * MIN, 1.0)], T0 + 16 * MIN)
-    assert (back.previous, back.level) == ("offline", "green")
-
-
-def test_per_gauge_thresholds() -> None:
-    engine = FloodEngine(FloodRules(), AlertBook(), thresholds={"G02": (10.0, 20.0)})
-    (c,) = engine.observe([GaugeReading("G02", "haishu", T0, 12.0)], T0)
-    assert c.level == "yellow"
-
-
-def test_a_value_stuck_for_6_hours_while_neighbours_change_is_flagged() -> None:
-    engine = FloodEngine(FloodRules(), AlertBook())
-    for k in range(0, 7 * 60, 10):  # 7 hours, every 10 minutes
-        t = T0 + k * MIN
-        engine.observe([GaugeReading("G01", "haishu", t, 4.0)], t)  # identical all along
-        engine.observe([GaugeReading("G02", "haishu", t, 2.0 + (k // 10) % 3)], t)  # changing
-        engine.observe([GaugeReading("G03", "haishu", t, 1.0)], t)
-    view = engine.view()
-    assert view["G01"].fault == "sensor fault: value stuck"
-    assert view["G02"].fault is None
-    assert view["G01"].level == "green"  # flagged, not raised
-
-
-def test_flat_gauges_everywhere_are_not_stuck() -> None:
-    engine = FloodEngine(FloodRules(), AlertBook())
-    for k in range(0, 7 * 60, 10):
-        t = T0 + k * MIN
-        engine.observe([GaugeReading("G01", "haishu", t, 4.0), GaugeReading("G03", "haishu", t, 1.0)], t)
-    assert engine.view()["G01"].fault is None
+def test_per_gauge_thresholds_and_config_values_are_used() -> None:
+    assert levels([(0, 12)], FloodRules(yellow_cm=10, red_cm=20)) == ["yellow"]
+    assert levels([(0, 0), (5, 9999)], FloodRules(spike_cm=5000)) == ["green", "red"]
+    assert levels([(0, 250)], FloodRules(max_plausible_cm=300)) == ["red"]
+    slow = FloodRules(dwell_s=1200)
+    assert levels([(0, 31), *every(1, [10] * 21, 1)], slow)[-1] == "green"
+    assert levels([(0, 31), *every(1, [10] * 20, 1)], slow)[-1] == "red"

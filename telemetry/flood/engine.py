@@ -1,60 +1,147 @@
 """Every gauge's flood state: grades (:mod:`telemetry.flood.rules`), offline gauges (a timer on
-the receive time), stuck sensors, and the alert episodes they open and close."""
+the receive time), stuck sensors (:mod:`telemetry.flood.faults`), and the alerts they open and
+close: one ``flood`` alert per episode (yellow or red), a ``gauge_offline`` alert while a gauge
+is silent (it keeps its last grade), a ``sensor_fault`` alert while it is stuck (its flood alert
+stops meanwhile)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 
 from telemetry.alerts.book import Alert, AlertBook
 from telemetry.derivation import Notice
+from telemetry.flood.faults import BUCKETS, Excursions, Run, neighbours_within
 from telemetry.flood.rules import FloodRules, GaugeHistory, GaugeState, Level
 from telemetry.records import FloodAlert, GaugeReading
+
+OFFLINE = "gauge_offline"  # alert kinds besides "flood"
+FAULT = "sensor_fault"
+
+
+@dataclass(frozen=True, slots=True)
+class StuckRules:
+    after_s: float = 6 * 3600.0  # identical readings for this long ...
+    radius_m: float = 3000.0  # ... while gauges this close ...
+    neighbours: int = 2  # ... at least this many ...
+    change_cm: float = 5.0  # ... changed by this much
+
+
+@dataclass(frozen=True, slots=True)
+class Published:
+    """What was last announced for a gauge (the retained MQTT state)."""
+
+    level: Level = "green"
+    since_ms: int | None = None  # event time of the reading where the level began (None: never heard)
+    offline: bool = False
+    fault: str | None = None  # a stuck sensor
+    reason: str = ""  # why the level (as announced when it began)
 
 
 @dataclass(frozen=True, slots=True)
 class FloodChange:
-    """A gauge whose level changed; ``alert`` is its (new, escalated or cleared) alert."""
+    """A change of a gauge's announced state: its level, offline flag or sensor fault. ``alert``,
+    ``offline_alert`` and ``fault_alert`` are the alerts it raised, escalated or cleared."""
 
     gauge: str
-    previous: Level
-    level: Level
+    before: Published
+    now: Published
     state: GaugeState
-    alert: Alert | None  # None when a gauge turns green without an open alert
     record: FloodAlert
+    alert: Alert | None = None
+    offline_alert: Alert | None = None
+    fault_alert: Alert | None = None
+    to_flood_hooks: bool = False  # the flood alert was raised, escalated or cleared by its level
+
+    @property
+    def level(self) -> Level:
+        return self.now.level
+
+    @property
+    def previous(self) -> Level:
+        return self.before.level
 
     def message(self) -> dict[str, object]:
-        """The retained MQTT payload of CONTRACT §3."""
-        return {
+        """The retained MQTT payload of CONTRACT §3; ``offline`` and ``sensor_fault`` appear only
+        while they hold."""
+        msg: dict[str, object] = {
             "gauge": self.gauge,
-            "level": self.level,
+            "level": self.now.level,
             "depth_cm": self.state.depth_cm,
             "rise_cm_per_10min": round(self.state.rise_cm, 1),
-            "since": self.record.time_ms,
+            "since": self.now.since_ms,
             "reason": self.record.reason,
             "alert_id": self.record.alert_id,
         }
+        if self.now.offline:
+            msg["offline"] = True
+        if self.now.fault is not None:
+            msg["sensor_fault"] = self.now.fault
+        return msg
 
-    def notice(self) -> Notice:
-        """Retained on ``{root}/alert/flood/{gauge}``, posted to the flood webhooks of its level."""
-        return Notice(f"alert/flood/{self.gauge}", "flood", self.level, self.message())
+    def notices(self) -> tuple[Notice, ...]:
+        """Retained on ``{root}/alert/flood/{gauge}`` (posted to the flood webhooks of its level
+        when the flood alert changed); the offline and fault alerts on ``{root}/alert/{kind}/{gauge}``
+        in the same shape, posted to the webhooks of their kind."""
+        out = [
+            Notice(
+                f"alert/flood/{self.gauge}",
+                "flood" if self.to_flood_hooks else None,
+                self.level,
+                self.message(),
+            )
+        ]
+        for kind, alert in ((OFFLINE, self.offline_alert), (FAULT, self.fault_alert)):
+            if alert is not None:
+                active = alert.state == "active"
+                level = alert.level if active else "green"
+                payload = {
+                    "gauge": self.gauge,
+                    "level": level,
+                    "depth_cm": self.state.depth_cm,
+                    "rise_cm_per_10min": round(self.state.rise_cm, 1),
+                    "since": alert.raised_at_ms if active else alert.cleared_at_ms,
+                    "reason": alert.reason,
+                    "alert_id": alert.id,
+                }
+                out.append(Notice(f"alert/{kind}/{self.gauge}", kind, level, payload))
+        return tuple(out)
 
 
 @dataclass(frozen=True, slots=True)
 class GaugeView:
     level: Level
-    since_ms: int  # when the level began (0: never changed since start)
+    since_ms: int  # when the level began (0: unknown)
     state: GaugeState
-    fault: str | None  # a spike just ignored, or a stuck sensor
+    fault: str | None  # a stuck sensor, or a spike just ignored
+    offline: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Restored:
+    """A gauge's state as the store last recorded it (CONTRACT §4 ``flood_alert``)."""
+
+    level: Level
+    since_ms: int
+    record_ms: int  # the stored point's time
+    depth_cm: float = 0.0
+    reason: str = ""
+    flood_alert: Alert | None = None
+    offline_alert: Alert | None = None  # not None: the gauge was offline
+    fault: str | None = None
+    fault_alert: Alert | None = None
 
 
 @dataclass
 class _Gauge:
     history: GaugeHistory
+    excursions: Excursions
     last_received_ms: int
-    level: Level = "green"
+    published: Published = Published()
     offline: bool = False
-    same_since_ms: int | None = None
-    last_change_ms: int = 0
+    run: Run = field(default_factory=Run)
+    stuck: str | None = None
+    last_record_ms: int = -1  # the newest stored point: each new one is later
 
 
 class FloodEngine:
@@ -63,106 +150,168 @@ class FloodEngine:
         rules: FloodRules,
         book: AlertBook,
         *,
-        thresholds: dict[str, tuple[float, float]] | None = None,
+        thresholds: Mapping[str, tuple[float, float]] | None = None,
         offline_after_s: float = 900.0,
+        positions: Mapping[str, tuple[float, float]] | None = None,
+        stuck: StuckRules | None = None,
     ) -> None:
+        """``positions``: the registry's gauges as WGS84 (lon, lat); neighbours are computed once."""
         self._rules = rules
-        self._thresholds = thresholds or {}
+        self._thresholds = dict(thresholds or {})
         self._offline_after_ms = int(offline_after_s * 1000)
+        self._stuck = stuck or StuckRules()
+        self._stuck_ms = int(self._stuck.after_s * 1000)
+        self._neighbours = neighbours_within(positions or {}, self._stuck.radius_m)
         self.book = book
         self._gauges: dict[str, _Gauge] = {}
+
+    def neighbours(self, gauge: str) -> tuple[str, ...]:
+        return self._neighbours.get(gauge, ())
 
     def _gauge(self, gauge: str, now_ms: int) -> _Gauge:
         g = self._gauges.get(gauge)
         if g is None:
-            rules = self._rules
-            if gauge in self._thresholds:
-                yellow, red = self._thresholds[gauge]
-                rules = replace(rules, yellow_cm=yellow, red_cm=red)
-            g = self._gauges[gauge] = _Gauge(GaugeHistory(rules), now_ms)
+            width = max(1, self._stuck_ms // BUCKETS)
+            g = self._gauges[gauge] = _Gauge(GaugeHistory(self._rules_of(gauge)), Excursions(width), now_ms)
         return g
+
+    def _rules_of(self, gauge: str) -> FloodRules:
+        if gauge in self._thresholds:
+            yellow, red = self._thresholds[gauge]
+            return replace(self._rules, yellow_cm=yellow, red_cm=red)
+        return self._rules
 
     def expect(self, gauges: list[str], now_ms: int) -> None:
         """Registered gauges: offline if they say nothing for the offline time from now."""
         for gauge in gauges:
             self._gauge(gauge, now_ms)
 
-    def restore(self, gauge: str, level: Level, alert: Alert | None, now_ms: int) -> None:
-        """The level the store last recorded (before a restart): no alert repeats it."""
+    def restore(self, gauge: str, r: Restored, now_ms: int) -> None:
+        """The state the store last recorded (before a restart): no alert repeats it."""
         g = self._gauge(gauge, now_ms)
-        g.level = level
-        g.offline = level == "offline"
-        if alert is not None:
-            self.book.restore(alert)
+        seed = GaugeState(
+            level=r.level, since_ms=r.since_ms, depth_cm=r.depth_cm, reason=r.reason, last_ms=r.since_ms
+        )
+        g.history = GaugeHistory(self._rules_of(gauge), seed)
+        g.offline = r.offline_alert is not None
+        g.stuck = r.fault
+        g.published = Published(r.level, r.since_ms, g.offline, r.fault, r.reason)
+        g.last_record_ms = r.record_ms
+        if r.fault is not None:  # stuck at that value until a different one comes
+            raised = r.fault_alert.raised_at_ms if r.fault_alert else r.record_ms
+            g.run = Run(r.depth_cm, raised - self._stuck_ms, r.record_ms)
+        for alert in (r.flood_alert, r.offline_alert, r.fault_alert):
+            if alert is not None:
+                self.book.restore(alert)
 
     def warm(self, reading: GaugeReading) -> None:
         """Feed a stored reading at start-up without raising anything."""
-        g = self._gauge(reading.gauge, reading.time_ms)
-        g.history.add(reading.time_ms, reading.depth_cm)
+        self._fold(self._gauge(reading.gauge, reading.time_ms), reading)
 
     def observe(self, readings: list[GaugeReading], received_ms: int) -> list[FloodChange]:
+        """One message's readings (a backlog settles as a whole: one change per gauge at most)."""
         touched: dict[str, _Gauge] = {}
-        for r in readings:
+        for r in sorted(readings, key=lambda r: r.time_ms):
             g = self._gauge(r.gauge, received_ms)
-            before = g.history.state.depth_cm if g.history.state.last_ms >= 0 else None
-            g.history.add(r.time_ms, r.depth_cm)
-            g.last_received_ms = received_ms
-            if before is not None and r.depth_cm != before:
-                g.same_since_ms = None
-            elif g.same_since_ms is None:
-                g.same_since_ms = r.time_ms
+            g.last_received_ms = max(g.last_received_ms, received_ms)
+            g.offline = False
+            self._fold(g, r)
             touched[r.gauge] = g
         changes = []
         for gauge, g in touched.items():
-            g.offline = False
-            change = self._settle(gauge, g, g.history.state.level, g.history.state.last_ms)
+            self._check_stuck(gauge, g)
+            change = self._settle(gauge, g, received_ms)
             if change is not None:
                 changes.append(change)
         return changes
 
-    def stuck(self, gauge: str) -> bool:
-        """Identical readings for the stuck time while another gauge changed meanwhile."""
-        g = self._gauges.get(gauge)
-        if g is None or g.same_since_ms is None:
-            return False
-        last = g.history.state.last_ms
-        others_moved = any(
-            o.same_since_ms is None or o.same_since_ms > g.same_since_ms
-            for k, o in self._gauges.items()
-            if k != gauge
-        )
-        return last - g.same_since_ms >= self._rules.stuck_after_s * 1000 and others_moved
-
     def check_offline(self, now_ms: int) -> list[FloodChange]:
+        """The timer: gauges silent for the offline time keep their grade and turn offline."""
         changes = []
         for gauge, g in self._gauges.items():
             if not g.offline and now_ms - g.last_received_ms >= self._offline_after_ms:
                 g.offline = True
-                change = self._settle(gauge, g, "offline", now_ms)
+                change = self._settle(gauge, g, now_ms)
                 if change is not None:
                     changes.append(change)
         return changes
 
-    def _settle(self, gauge: str, g: _Gauge, level: Level, time_ms: int) -> FloodChange | None:
-        if level == g.level:
-            return None
-        previous, g.level = g.level, level
-        g.last_change_ms = time_ms
+    def _fold(self, g: _Gauge, r: GaugeReading) -> None:
+        g.history.add(r.time_ms, r.depth_cm)
+        if g.history.spike is None:  # a spike is no reading for the rate, the run or a neighbour
+            g.excursions.add(r.time_ms, r.depth_cm)
+            if g.run.add(r.time_ms, r.depth_cm):
+                g.stuck = None  # a different value: not stuck (any more)
+
+    def _check_stuck(self, gauge: str, g: _Gauge) -> None:
+        if g.stuck is not None or g.run.length_ms() < self._stuck_ms:
+            return
+        moved = []
+        for other in self._neighbours.get(gauge, ()):
+            o = self._gauges.get(other)
+            if o is not None and o.excursions.change_since(g.run.since_ms) >= self._stuck.change_cm:
+                moved.append(other)
+        if len(moved) >= self._stuck.neighbours:
+            hours = g.run.length_ms() / 3_600_000
+            g.stuck = (
+                f"sensor fault: {g.run.value:g} cm unchanged for {hours:.1f} h while {', '.join(moved)} "
+                f"within {self._stuck.radius_m / 1000:g} km changed by {self._stuck.change_cm:g} cm or more"
+            )
+
+    def _settle(self, gauge: str, g: _Gauge, time_ms: int) -> FloodChange | None:
         state = g.history.state
-        silent = f"no reading for {self._offline_after_ms // 60000} min"
-        reason = silent if level == "offline" else (state.fault or state.reason)
-        if level == "green":
-            alert = self.book.clear("flood", gauge, reason, time_ms)
-        else:
-            alert = self.book.raise_or_update("flood", gauge, level, reason, time_ms)
-        alert_id = alert.id if alert is not None else ""
-        record = FloodAlert(gauge, level, time_ms, state.depth_cm, round(state.rise_cm, 1), reason, alert_id)
-        return FloodChange(gauge, previous, level, state, alert, record)
+        old = g.published
+        since = state.since_ms if state.last_ms >= 0 else old.since_ms
+        level_changed = state.level != old.level
+        reason = state.reason if level_changed or not old.reason else old.reason
+        new = Published(state.level, since, g.offline, g.stuck, reason)
+        if (new.level, new.offline, new.fault) == (old.level, old.offline, old.fault):
+            return None
+        fault_changed = (new.fault is None) != (old.fault is None)
+        when = new.since_ms if level_changed and new.since_ms is not None else time_ms
+        alert, to_hooks = None, False
+        if new.fault is not None:
+            if fault_changed:  # a stuck gauge's flood alert stops
+                alert = self.book.clear("flood", gauge, new.fault, time_ms)
+        elif new.level == "green":
+            if level_changed:
+                alert, to_hooks = self.book.clear("flood", gauge, reason, when), True
+        elif level_changed or fault_changed:
+            alert, to_hooks = self.book.raise_or_update("flood", gauge, new.level, reason, when), True
+        offline_alert = fault_alert = None
+        if new.offline != old.offline:
+            minutes = self._offline_after_ms / 60000
+            offline_alert = (
+                self.book.raise_or_update(
+                    OFFLINE, gauge, "offline", f"no reading for {minutes:g} min", time_ms
+                )
+                if new.offline
+                else self.book.clear(OFFLINE, gauge, "reading again", time_ms)
+            )
+        if fault_changed:
+            fault_alert = (
+                self.book.raise_or_update(FAULT, gauge, "fault", new.fault, time_ms)
+                if new.fault is not None
+                else self.book.clear(FAULT, gauge, "readings change again", time_ms)
+            )
+        flood = alert or self.book.active("flood", gauge)
+        off, bad = self.book.active(OFFLINE, gauge), self.book.active(FAULT, gauge)
+        g.last_record_ms = record_ms = max(when, g.last_record_ms + 1)
+        record = FloodAlert(
+            gauge, new.level, record_ms, state.depth_cm, round(state.rise_cm, 1), reason,
+            flood.id if flood else "", since_ms=new.since_ms, offline=new.offline,
+            offline_alert_id=off.id if off else None, sensor_fault=new.fault,
+            fault_alert_id=bad.id if bad else None,
+        )  # fmt: skip
+        g.published = new
+        return FloodChange(gauge, old, new, state, record, alert, offline_alert, fault_alert, to_hooks)
 
     def view(self) -> dict[str, GaugeView]:
-        """Each gauge's level, since when, its last state and a sensor fault if it looks faulty."""
+        """Each gauge's announced level, since when, its last state, a sensor fault, offline."""
         out = {}
         for k, g in self._gauges.items():
-            fault = g.history.state.fault or ("sensor fault: value stuck" if self.stuck(k) else None)
-            out[k] = GaugeView(g.level, g.last_change_ms, g.history.state, fault)
+            p = g.published
+            out[k] = GaugeView(
+                p.level, p.since_ms or 0, g.history.state, g.stuck or g.history.state.fault, p.offline
+            )
         return out
