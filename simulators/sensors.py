@@ -1,8 +1,11 @@
 """The sensor fleet simulator: gauges, toilets and vehicles publishing CONTRACT §2 payloads.
 
-Deterministic for a given ``seed``; ``rate`` is ticks per second (each tick publishes one message
-per device). Runs in its own thread with a stop event (:meth:`SensorFleet.start`/``stop``) or in
-the foreground (:meth:`SensorFleet.run`).
+Each device reports at the rate of its fielded kind (:mod:`simulators.devices`): gauges every 5
+minutes dry and every minute wet, toilet counters a cumulative total every minute (reset at local
+midnight), vehicle GPS terminals every ``gps_interval_s`` (default 15 s). ``rate`` is how often
+the fleet wakes up to publish what is due (the resolution, not the reporting rate).
+Deterministic for a given ``seed``. Runs in its own thread with a stop event
+(:meth:`SensorFleet.start`/``stop``) or in the foreground (:meth:`SensorFleet.run`).
 """
 
 from __future__ import annotations
@@ -14,7 +17,7 @@ import math
 import random
 import threading
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from datetime import time as dtime
 from pathlib import Path
@@ -25,13 +28,14 @@ import paho.mqtt.client as mqtt
 from paho.mqtt.enums import CallbackAPIVersion
 
 from simulators import scenarios as sc
+from simulators.devices import Counter, Gauge, Rates, Schedule, iso
 from telemetry.assets import sample_assets_dir
 from telemetry.geo import wgs84_to_gcj02
+from telemetry.instants import epoch_ms
 from telemetry.urls import parse_mqtt_url
 
 log = logging.getLogger(__name__)
 SCENARIOS = sc.SCENARIOS
-NIGHT_FIX_S = 2.0  # seconds between the fixes of a night-shift backlog
 NIGHT_CHUNK = 2000  # fixes per backlog message
 
 
@@ -42,6 +46,7 @@ class _Vehicle:
     speed_kmh: float
     progress_m: float = 0.0
     role: int | None = None  # sweepers scenario: the sweeper's index among sweepers
+    terminal: Schedule = field(default_factory=Schedule)
 
 
 def _load(directory: Path, name: str) -> list[dict[str, Any]]:
@@ -81,24 +86,42 @@ class SensorFleet:
         qos: int = 1,
         username: str = "",
         password: str = "",
+        rates: Rates | None = None,
+        timezone: str = "Asia/Shanghai",
     ) -> None:
         self._scenarios = sc.parse(scenario)
         self._address = parse_mqtt_url(broker_url)
         self._root = root
         self._rng = random.Random(seed)
+        if rate_hz <= 0:
+            raise ValueError("--rate must be > 0 wake-ups per second")
         self._period_s = 1.0 / rate_hz
+        self.rates = rates or Rates()
+        self._zone = ZoneInfo(timezone)
         self._qos = qos
         self._auth = (username, password)
         directory = assets or sample_assets_dir()
-        self._gauges = {f["properties"]["id"]: 0.0 for f in _load(directory, "gauges.geojson")}
-        self._toilets = {f["properties"]["id"]: 0 for f in _load(directory, "toilets.geojson")}
+        self._gauges = [Gauge(f["properties"]["id"]) for f in _load(directory, "gauges.geojson")]
+        toilets = [
+            (f["properties"]["id"], f["properties"].get("traffic"))
+            for f in _load(directory, "toilets.geojson")
+        ]
+        self.counters = [Counter(t, sc.TRAFFIC_PER_MIN.get(traffic, 0.5)) for t, traffic in toilets]
+        self._cleaners: list[tuple[float, Schedule]] = []  # (round in s, schedule)
+        for k, (_, traffic) in enumerate(toilets):
+            every_s = sc.CLEAN_EVERY_MIN.get(traffic, 240.0) * 60
+            phase_s = every_s * (k + 1) / (len(toilets) + 1)  # the first rounds spread out
+            self._cleaners.append((every_s, Schedule(phase_s)))
         self._vehicles = [
             _Vehicle(v, [tuple(c) for c in f["geometry"]["coordinates"]], 6.0 + 2 * i)
             for f in _load(directory, "routes.geojson")
             for i, v in enumerate(f["properties"].get("vehicles", []))
         ]
-        self._seq = 0
+        for k, v in enumerate(self._vehicles):  # staggered: some vehicle moves every few seconds
+            v.terminal.phase_s = self.rates.gps_interval_s * k / len(self._vehicles)
+        self._seq: dict[str, int] = {}
         self._started: datetime | None = None
+        self._last: datetime | None = None
         if "sweepers" in self._scenarios:
             fleets = {v: f["properties"].get("fleet") for f in _load(directory, "routes.geojson")
                       for v in f["properties"].get("vehicles", [])}  # fmt: skip
@@ -111,81 +134,78 @@ class SensorFleet:
         self._thread: threading.Thread | None = None
 
     # --- payloads ---------------------------------------------------------------------------
+    def _message(
+        self, kind: str, device: str, payload: dict[str, Any], channel: str = "telemetry"
+    ) -> tuple[str, dict[str, Any]]:
+        key = f"{kind}/{device}/{channel}"
+        self._seq[key] = self._seq.get(key, 0) + 1
+        return f"{self._root}/{key}", {**payload, "seq": self._seq[key]}
+
     def tick(self, now: datetime) -> list[tuple[str, dict[str, Any]]]:
-        """The messages of one tick: (topic, payload object)."""
-        self._seq += 1
-        ts = now.astimezone(UTC).isoformat(timespec="milliseconds")
-        out: list[tuple[str, dict[str, Any]]] = []
+        """What the devices report at ``now`` (topic, payload object): each device publishes
+        when its own interval has passed, in the clock it stamps its messages with."""
+        now_ms = epoch_ms(now)
+        dt_s = (now - self._last).total_seconds() if self._last is not None else 0.0
+        self._last = now
         self._started = self._started or now
+        out: list[tuple[str, dict[str, Any]]] = []
         storm = "rainstorm" in self._scenarios
+        event_ms, storm_min = now_ms, 0.0
         if storm:  # the storm's own clock: fast, from an hour ago, never ahead of now
             elapsed = (now - self._started).total_seconds()
             event = min(now, self._started + timedelta(seconds=elapsed * sc.STORM_SPEEDUP - sc.STORM_LEAD_S))
-            storm_min = (elapsed * sc.STORM_SPEEDUP) / 60.0
-        for k, (gid, previous) in enumerate(self._gauges.items()):
-            depth = max(0.0, previous + self._rng.gauss(0, 0.3))
-            gauge_ts = ts
-            if storm and k < 5:
-                depth = sc.storm_depth_cm(k, storm_min) + self._rng.gauss(0, 0.2)
-                gauge_ts = event.astimezone(UTC).isoformat(timespec="milliseconds")
-            self._gauges[gid] = depth
-            payload = {
-                "ts": gauge_ts,
-                "seq": self._seq,
-                "depth_cm": round(max(0.0, depth), 1),
-                "battery_v": 3.6,
-            }
-            out.append((f"{self._root}/gauge/{gid}/telemetry", payload))
+            event_ms, storm_min = epoch_ms(event), elapsed * sc.STORM_SPEEDUP / 60.0
+        for k, g in enumerate(self._gauges):
+            noise = self._rng.gauss(0, 0.2)
+            if storm and k < sc.STORM_GAUGES:
+                report = g.step(event_ms, sc.storm_depth_cm(k, storm_min) + noise, self.rates)
+            else:
+                report = g.step(now_ms, noise, self.rates)  # dry: a few millimetres of noise at most
+            if report is not None:
+                out.append(self._message("gauge", g.id, report))
         rush = "toilet-rush" in self._scenarios
-        for k, (tid, total) in enumerate(self._toilets.items()):
-            entries = (
-                self._rng.choice((0, 0, 0, 0, 1)) if not (rush and k == 0) else self._rng.choice((2, 3, 4))
-            )
-            self._toilets[tid] = total + entries
-            nh3 = abs(self._rng.gauss(0.1, 0.05)) + (0.4 if rush and k == 1 else 0.0)
-            payload = {
-                "ts": ts,
-                "seq": self._seq,
-                "entries": entries,
-                "total": total + entries,
-                "nh3_mg_m3": round(nh3, 3),
-                "h2s_mg_m3": round(abs(self._rng.gauss(0.003, 0.001)), 4),
-            }
-            out.append((f"{self._root}/toilet/{tid}/telemetry", payload))
+        for k, c in enumerate(self.counters):
+            per_min = sc.RUSH_PER_MIN if rush and k == 0 else None
+            for t_ms, total in c.step(self._rng, now_ms, self._zone, self.rates, per_min):
+                nh3 = abs(self._rng.gauss(0.1, 0.05)) + (0.4 if rush and k == 1 else 0.0)
+                h2s = abs(self._rng.gauss(0.003, 0.001))
+                payload = {"ts": iso(t_ms), "total": total, "nh3_mg_m3": round(nh3, 3),
+                           "h2s_mg_m3": round(h2s, 4)}  # fmt: skip
+                out.append(self._message("toilet", c.id, payload))
+            every_s, cleaner = self._cleaners[k]
+            if cleaner.due(now_ms, every_s):
+                check_in = {"ts": iso(now_ms), "type": "cleaned", "by": "保洁员"}
+                out.append(self._message("toilet", c.id, check_in, "event"))
         for v in self._vehicles:
-            v.progress_m += v.speed_kmh / 3.6 * self._period_s
-            lon, lat = self._position(v)
-            crs = "WGS84"
-            if v.role is not None:
-                _, north_m, crs = sc.sweeper_role(v.role)
-                lat += north_m / 110_540
-                if crs == "GCJ02":
-                    lat, lon = wgs84_to_gcj02(lat, lon)
-            payload = {
-                "ts": ts,
-                "seq": self._seq,
-                "lat": round(lat, 7),
-                "lon": round(lon, 7),
-                "crs": crs,
-                "speed_kmh": v.speed_kmh,
-                "hdop": 0.9,
-                "working": True,
-            }
-            out.append((f"{self._root}/vehicle/{v.id}/telemetry", payload))
+            v.progress_m += v.speed_kmh / 3.6 * dt_s
+            if v.terminal.due(now_ms, self.rates.gps_interval_s):
+                out.append(self._message("vehicle", v.id, self._fix(v, now_ms)))
         return out
 
+    def _fix(self, v: _Vehicle, now_ms: int) -> dict[str, Any]:
+        lon, lat = self._position(v)
+        crs = "WGS84"
+        if v.role is not None:
+            _, north_m, crs = sc.sweeper_role(v.role)
+            lat += north_m / 110_540
+            if crs == "GCJ02":
+                lat, lon = wgs84_to_gcj02(lat, lon)
+        return {"ts": iso(now_ms), "lat": round(lat, 7), "lon": round(lon, 7), "crs": crs,
+                "speed_kmh": v.speed_kmh, "hdop": 0.9, "working": True}  # fmt: skip
+
     def night_shift(
-        self, now: datetime, timezone: str = "Asia/Shanghai"
+        self, now: datetime, timezone: str | None = None
     ) -> list[tuple[str, list[dict[str, Any]]]]:
         """The sweepers scenario's last night: each sweeper's one pass of its route, in its role,
-        from 00:30 local time, as backlog arrays (CONTRACT §2) a vehicle uploads when it comes
-        back online; today's night if that pass is over by ``now``, else yesterday's. This gives
-        the compliance table whole passes to judge at once: one compliant sweeper, one speeding,
-        one off its route, one sending GCJ-02."""
+        from 00:30 local time, a fix every ``gps_interval_s``, as backlog arrays (CONTRACT §2) a
+        vehicle uploads when it comes back online; today's night if that pass is over by
+        ``now``, else yesterday's. This gives the compliance table whole passes to judge at once:
+        one compliant sweeper, one speeding, one off its route, one sending GCJ-02."""
         if "sweepers" not in self._scenarios:
             return []
-        zone = ZoneInfo(timezone)
+        zone = ZoneInfo(timezone) if timezone else self._zone
         out: list[tuple[str, list[dict[str, Any]]]] = []
+        step_s = self.rates.gps_interval_s
         for v in self._vehicles:
             if v.role is None:
                 continue
@@ -196,13 +216,16 @@ class SensorFleet:
             start = datetime.combine(local.date(), dtime(0, 30), zone)
             if start + timedelta(seconds=duration_s) > now:
                 start -= timedelta(days=1)
+            offsets = [k * step_s for k in range(int(duration_s // step_s) + 1)]
+            if offsets[-1] < duration_s:
+                offsets.append(duration_s)  # the terminal's fix at the end of the pass
             fixes = []
-            for k in range(int(duration_s // NIGHT_FIX_S) + 1):
-                lon, lat = _along(v.path, min(length, k * NIGHT_FIX_S * speed_kmh / 3.6))
+            for t in offsets:
+                lon, lat = _along(v.path, min(length, t * speed_kmh / 3.6))
                 lat += north_m / 110_540
                 if crs == "GCJ02":
                     lat, lon = wgs84_to_gcj02(lat, lon)
-                ts = (start + timedelta(seconds=k * NIGHT_FIX_S)).astimezone(UTC)
+                ts = (start + timedelta(seconds=t)).astimezone(UTC)
                 fixes.append({"ts": ts.isoformat(timespec="milliseconds"), "lat": round(lat, 7),
                               "lon": round(lon, 7), "crs": crs, "speed_kmh": speed_kmh, "hdop": 0.9,
                               "working": True})  # fmt: skip
@@ -238,13 +261,15 @@ class SensorFleet:
                 client.publish(topic, json.dumps(backlog), qos=self._qos)
                 self.published += 1
             deadline = None if duration_s is None else time.monotonic() + duration_s
-            next_tick = time.monotonic()
+            started, origin = time.monotonic(), datetime.now(UTC)
+            k = 0
             while not self._stop.is_set() and (deadline is None or time.monotonic() < deadline):
-                for topic, payload in self.tick(datetime.now(UTC)):
+                # the k-th wake-up's time is exact, so the devices' intervals are too
+                for topic, payload in self.tick(origin + timedelta(seconds=k * self._period_s)):
                     client.publish(topic, json.dumps(payload), qos=self._qos)
                     self.published += 1
-                next_tick += self._period_s
-                self._stop.wait(max(0.0, next_tick - time.monotonic()))
+                k += 1
+                self._stop.wait(max(0.0, started + k * self._period_s - time.monotonic()))
         finally:
             client.disconnect()
             client.loop_stop()

@@ -5,6 +5,7 @@ converts, so it is judged on its true track."""
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -13,6 +14,7 @@ from zoneinfo import ZoneInfo
 import pytest
 from fastapi.testclient import TestClient
 
+from simulators.devices import Rates
 from simulators.sensors import SensorFleet
 from tests.apps import app_client
 from tests.mqtt_util import publish_all, wait_until
@@ -38,14 +40,21 @@ def test_night_shift_is_one_pass_per_sweeper_in_the_window() -> None:
         assert times[0].strftime("%F %H:%M") == "2026-11-25 00:30"
         assert times[-1].hour < 6  # inside the 00:00-06:30 window
         assert len(fixes) <= 2000
+        gaps = {(b - a).total_seconds() for a, b in itertools.pairwise(times[:-1])}
+        assert gaps == {15.0}  # a GPS terminal's fix every 15 s (the last one ends the pass)
+        assert 0 < (times[-1] - times[-2]).total_seconds() <= 15
     early = datetime(2026, 11, 24, 16, 40, tzinfo=UTC)  # 00:40 local: tonight's pass is not over
     first = SensorFleet("mqtt://127.0.0.1:1", scenario="sweepers").night_shift(early)[0][1][0]
     assert first["ts"].startswith("2026-11-23T16:30")  # so it is yesterday's
 
 
-def test_the_compliance_table_judges_the_night_shift(client: TestClient, mosquitto: Mosquitto) -> None:
-    now = datetime.now(UTC)
-    shift = SensorFleet(mosquitto.url, scenario="sweepers").night_shift(now)
+@pytest.mark.parametrize("gps_interval_s", [10.0, 30.0])  # terminals report every 10-30 s
+def test_the_compliance_table_judges_the_night_shift(
+    client: TestClient, mosquitto: Mosquitto, gps_interval_s: float
+) -> None:
+    now = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)  # a fixed day: no dependence on the wall clock
+    fleet = SensorFleet(mosquitto.url, scenario="sweepers", rates=Rates(gps_interval_s=gps_interval_s))
+    shift = fleet.night_shift(now)
     publish_all(mosquitto.url, shift)
     date = datetime.fromisoformat(shift[0][1][0]["ts"]).astimezone(ZoneInfo("Asia/Shanghai")).strftime("%F")
     expected = sum(len(fixes) for _, fixes in shift)

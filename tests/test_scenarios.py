@@ -50,8 +50,7 @@ def test_storm_messages_never_come_from_the_future() -> None:
 
 
 def test_sweepers_roles() -> None:
-    (first,) = ticks("sweepers", 1)
-    vehicles = {t.split("/")[3]: p for t, p in first if "/vehicle/" in t}
+    vehicles = {t.split("/")[3]: p for tick in ticks("sweepers", 15) for t, p in tick if "/vehicle/" in t}
     assert vehicles["SW001"]["speed_kmh"] == 6.0
     assert vehicles["SW002"]["speed_kmh"] == 14.0
     assert vehicles["SW004"]["crs"] == "GCJ02"

@@ -1,12 +1,16 @@
 """Each public toilet's state (DOMAIN.md, toilets): counter totals and entries of the last day,
-the last cleaning, and the alerts it opens and closes (cleaning overdue, air, surge), using the
-pure checks of :mod:`telemetry.toilets.rules`. Redelivered messages (same toilet and timestamp)
-are counted once. Used from the event loop only."""
+the cleanings of the last days, the last report, and the alerts it opens and closes (cleaning
+overdue, air, surge, silent, daily minimum missed), using the pure checks of
+:mod:`telemetry.toilets.rules`. Every registered toilet is known from start-up, so its timers run
+whether it reports or not. Redelivered messages (same toilet and timestamp) are counted once.
+The clock is the caller's (``now_ms``). Used from the event loop only."""
 
 from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
+from datetime import date, timedelta
+from zoneinfo import ZoneInfo
 
 from telemetry.alerts.book import Alert, AlertBook
 from telemetry.config import ToiletsConfig
@@ -18,14 +22,25 @@ from telemetry.toilets.rules import (
     air_exceeded,
     air_limits,
     cleaning_due,
+    daily_minimum,
+    day_span_ms,
     entries_between,
+    is_silent,
+    local_day,
+    minimum_missed,
+    open_ms_between,
     surge_limit,
 )
+
+TOPIC_OF_KIND = {"toilet": "cleaning", "toilet_air": "air", "toilet_surge": "surge",
+                 "toilet_silent": "silent", "toilet_daily": "daily"}  # fmt: skip
+"""Alert kind → the last level of its topic ``{root}/alert/toilet/{id}/{type}``."""
+KEEP_CLEANINGS_MS = 3 * DAY_MS  # cleanings kept to judge yesterday and today
 
 
 @dataclass(frozen=True, slots=True)
 class ToiletChange:
-    """An alert raised or cleared: ``kind`` toilet (cleaning), toilet_air or toilet_surge."""
+    """An alert raised or cleared; ``kind`` one of :data:`TOPIC_OF_KIND`."""
 
     toilet: str
     kind: str
@@ -33,7 +48,7 @@ class ToiletChange:
     time_ms: int
 
     def topic_suffix(self) -> str:
-        return {"toilet": "cleaning", "toilet_air": "air", "toilet_surge": "surge"}[self.kind]
+        return TOPIC_OF_KIND[self.kind]
 
     def message(self) -> dict[str, object]:
         a = self.alert
@@ -55,29 +70,49 @@ class _Toilet:
     last_cleaned_ms: int | None = None  # None: no cleaning known (entries of the last day count)
     clock_from_ms: int = 0  # the cleaning timer runs from the last cleaning, or from start-up
     overdue: bool = False
+    last_report_ms: int = 0  # the silence timer: the last reading received, or start-up
+    cleanings: list[int] = field(default_factory=list)  # times of distinct cleanings, sorted
+    missed_day: date | None = None  # the day whose missed minimum is the active alert
 
 
 class ToiletEngine:
     def __init__(
-        self, cfg: ToiletsConfig, book: AlertBook, info: dict[str, ToiletInfo], start_ms: int
+        self,
+        cfg: ToiletsConfig,
+        book: AlertBook,
+        info: dict[str, ToiletInfo],
+        start_ms: int,
+        *,
+        zone: ZoneInfo,
     ) -> None:
         self._cfg = cfg
         self.book = book
         self._info = info
         self._start_ms = start_ms
+        self._zone = zone
         self._toilets: dict[str, _Toilet] = {}
+        for toilet in info:  # every registered toilet is timed from start, silent or not
+            self._toilet(toilet)
+        # Days up to this one are judged; a day is judged only when the toilets were watched
+        # from its start (``observed_from_ms``: start-up, or the oldest stored toilet point).
+        self._judged_through = local_day(start_ms, zone) - timedelta(days=2)
+        self._observed_from_ms = start_ms
 
     def _toilet(self, toilet: str) -> _Toilet:
         t = self._toilets.get(toilet)
         if t is None:
             t = self._toilets[toilet] = _Toilet(
-                self._info.get(toilet, ToiletInfo()), clock_from_ms=self._start_ms
+                self._info.get(toilet, ToiletInfo()),
+                clock_from_ms=self._start_ms,
+                last_report_ms=self._start_ms,
             )
         return t
 
     # --- restore ---------------------------------------------------------------------------
     def restore_cleaned(self, toilet: str, time_ms: int) -> None:
+        """A stored cleaning: the timer runs from the last one; each counts for its day."""
         t = self._toilet(toilet)
+        self._add_cleaning(t, time_ms)
         t.last_cleaned_ms = max(t.last_cleaned_ms or 0, time_ms)
         t.clock_from_ms = t.last_cleaned_ms
 
@@ -85,13 +120,20 @@ class ToiletEngine:
         self._toilet(alert.subject).overdue = True
         self.book.restore(alert)
 
-    def warm(self, r: ToiletReading) -> None:
-        """A stored reading at start-up: counts and totals only, no alert."""
-        t = self._toilet(r.toilet)
-        if r.total is not None:
-            self._add_total(t, r, [])
-        if r.entries is not None:
-            self._add_entries(t, r.time_ms, r.entries)
+    def restore_report(self, toilet: str, time_ms: int) -> None:
+        """The last stored reading: silence is counted from it."""
+        self._toilet(toilet).last_report_ms = time_ms
+
+    def restore_alert(self, alert: Alert, missed_day: date | None = None) -> None:
+        """An active silent or daily-minimum alert known from the store."""
+        if missed_day is not None:
+            self._toilet(alert.subject).missed_day = missed_day
+        self.book.restore(alert)
+
+    def restore_observed_from(self, time_ms: int) -> None:
+        """The store holds toilet data from before ``time_ms``: days from then on were watched
+        and are judged."""
+        self._observed_from_ms = min(self._observed_from_ms, time_ms)
 
     # --- observing -------------------------------------------------------------------------
     def observe(self, records: tuple[Record, ...], now_ms: int) -> tuple[list[Record], list[ToiletChange]]:
@@ -100,14 +142,18 @@ class ToiletEngine:
         changes: list[ToiletChange] = []
         for r in records:
             if isinstance(r, ToiletReading):
-                points += self._reading(r, changes)
+                points += self._reading(r, now_ms, changes)
             elif isinstance(r, ToiletEvent) and r.type == "cleaned":
                 self._cleaned(r, changes)
         return points, changes
 
-    def _reading(self, r: ToiletReading, changes: list[ToiletChange]) -> list[Record]:
+    def _reading(self, r: ToiletReading, now_ms: int, changes: list[ToiletChange]) -> list[Record]:
         t = self._toilet(r.toilet)
+        t.last_report_ms = max(t.last_report_ms, now_ms)  # it speaks now, whatever its timestamps
         points: list[Record] = []
+        if self._clear("toilet_silent", r.toilet, "reporting again", now_ms, changes):
+            # stored: a backlog with old timestamps ends the silence too, also after a restart
+            points.append(ToiletEvent(r.toilet, t.info.district, now_ms, "reporting", "system"))
         entries = r.entries
         if r.total is not None:
             derived = self._add_total(t, r, points)
@@ -181,10 +227,18 @@ class ToiletEngine:
 
     def limits(self, toilet: str) -> tuple[float, float]:
         """(NH3, H2S) limits of the toilet's class, mg/m³."""
-        return air_limits(self._cfg, self._toilet(toilet).info.toilet_class)
+        return air_limits(self._cfg, self._info.get(toilet, ToiletInfo()).toilet_class)
 
     def _cleaned(self, e: ToiletEvent, changes: list[ToiletChange]) -> None:
         t = self._toilet(e.toilet)
+        self._add_cleaning(t, e.time_ms)
+        if t.missed_day is not None and local_day(e.time_ms, self._zone) == t.missed_day:
+            done = self._cleanings_on(t, t.missed_day)  # a late check-in for the judged day
+            minimum = daily_minimum(self._cfg, t.info.traffic)
+            if not minimum_missed(done, minimum):
+                reason = f"{done} of {minimum} cleanings on {t.missed_day} (late check-in)"
+                t.missed_day = None
+                self._clear("toilet_daily", e.toilet, reason, e.time_ms, changes)
         if t.last_cleaned_ms is not None and e.time_ms <= t.last_cleaned_ms:
             return
         t.last_cleaned_ms = e.time_ms
@@ -192,28 +246,91 @@ class ToiletEngine:
         t.overdue = False
         self._clear("toilet", e.toilet, f"cleaned{' by ' + e.by if e.by else ''}", e.time_ms, changes)
 
-    # --- the cleaning timer ----------------------------------------------------------------
+    @staticmethod
+    def _add_cleaning(t: _Toilet, time_ms: int) -> None:
+        i = bisect.bisect_left(t.cleanings, time_ms)
+        if i == len(t.cleanings) or t.cleanings[i] != time_ms:  # a redelivery counts once
+            t.cleanings.insert(i, time_ms)
+        horizon = t.cleanings[-1] - KEEP_CLEANINGS_MS
+        del t.cleanings[: bisect.bisect_left(t.cleanings, horizon)]
+
+    def _cleanings_on(self, t: _Toilet, day: date) -> int:
+        start, end = day_span_ms(day, self._zone)
+        return bisect.bisect_left(t.cleanings, end) - bisect.bisect_left(t.cleanings, start)
+
+    # --- the timers ------------------------------------------------------------------------
     def check_due(self, now_ms: int) -> tuple[list[Record], list[ToiletChange]]:
+        """The time-based rules: cleaning overdue, silence in opening hours, and the daily
+        minimum of each local day that has ended."""
         points: list[Record] = []
         changes: list[ToiletChange] = []
         for toilet, t in self._toilets.items():
-            if t.overdue:
-                continue
-            entries = self.entries_since_clean(toilet)
-            late_min = (now_ms - t.clock_from_ms) / 60_000
-            if cleaning_due(self._cfg, t.info.traffic, entries, late_min):
-                t.overdue = True
-                reason = f"{entries} entries and {late_min:.0f} min since the last cleaning"
-                self._raise("toilet", toilet, "overdue", reason, now_ms, changes)
-                district = self._info.get(toilet, ToiletInfo()).district
-                points.append(ToiletEvent(toilet, district, now_ms, "overdue", "system"))
+            self._check_overdue(toilet, t, now_ms, points, changes)
+            if toilet in self._info:  # silence and the daily minimum: registered toilets only
+                self._check_silent(toilet, t, now_ms, points, changes)
+        today = local_day(now_ms, self._zone)
+        while self._judged_through + timedelta(days=1) < today:
+            day = self._judged_through + timedelta(days=1)
+            if day_span_ms(day, self._zone)[0] >= self._observed_from_ms:
+                for toilet in self._info:
+                    self._judge_day(toilet, self._toilets[toilet], day, points, changes)
+            self._judged_through = day
         return points, changes
 
+    def _check_overdue(
+        self, toilet: str, t: _Toilet, now_ms: int, points: list[Record], changes: list[ToiletChange]
+    ) -> None:
+        if t.overdue:
+            return
+        entries = self.entries_since_clean(toilet)
+        late_min = (now_ms - t.clock_from_ms) / 60_000
+        if cleaning_due(self._cfg, t.info.traffic, entries, late_min):
+            t.overdue = True
+            reason = f"{entries} entries and {late_min:.0f} min since the last cleaning"
+            self._raise("toilet", toilet, "overdue", reason, now_ms, changes)
+            points.append(ToiletEvent(toilet, t.info.district, now_ms, "overdue", "system"))
+
+    def _check_silent(
+        self, toilet: str, t: _Toilet, now_ms: int, points: list[Record], changes: list[ToiletChange]
+    ) -> None:
+        if self.book.active("toilet_silent", toilet) is not None:
+            return
+        open_ms = open_ms_between(t.last_report_ms, now_ms, t.info.hours, self._zone)
+        if is_silent(self._cfg, open_ms):
+            reason = f"no report for {open_ms / 60_000:.0f} min of opening hours"
+            self._raise("toilet_silent", toilet, "silent", reason, now_ms, changes)
+            points.append(ToiletEvent(toilet, t.info.district, now_ms, "silent", "system"))
+
+    def _judge_day(
+        self, toilet: str, t: _Toilet, day: date, points: list[Record], changes: list[ToiletChange]
+    ) -> None:
+        minimum = daily_minimum(self._cfg, t.info.traffic)
+        done = self._cleanings_on(t, day)
+        at_ms = day_span_ms(day, self._zone)[1] - 1  # the verdict belongs to the day judged
+        if not minimum_missed(done, minimum):
+            t.missed_day = None
+            self._clear("toilet_daily", toilet, f"{done} of {minimum} cleanings on {day}", at_ms, changes)
+            return
+        reason = f"{done} of {minimum} cleanings on {day} ({t.info.traffic} traffic)"
+        active = self.book.active("toilet_daily", toilet)
+        if active is not None and t.missed_day == day:
+            return  # judged already (restored from the store)
+        t.missed_day = day
+        alert = self.book.raise_or_update("toilet_daily", toilet, "missed", reason, at_ms)
+        changes.append(ToiletChange(toilet, "toilet_daily", alert, at_ms))
+        points.append(ToiletEvent(toilet, t.info.district, at_ms, "minimum_missed", "system"))
+
+    # --- reading the state (routes) --------------------------------------------------------
     def known(self) -> list[str]:
         return sorted(self._toilets)
 
     def overdue(self, toilet: str) -> bool:
-        return self._toilet(toilet).overdue
+        t = self._toilets.get(toilet)
+        return t is not None and t.overdue
+
+    def daily_minimum(self, toilet: str) -> int:
+        """The cleanings a day this toilet needs (by its traffic class)."""
+        return daily_minimum(self._cfg, self._info.get(toilet, ToiletInfo()).traffic)
 
     def _raise(
         self, kind: str, toilet: str, level: str, reason: str, time_ms: int, out: list[ToiletChange]
@@ -225,7 +342,8 @@ class ToiletEngine:
                 )
             )
 
-    def _clear(self, kind: str, toilet: str, reason: str, time_ms: int, out: list[ToiletChange]) -> None:
+    def _clear(self, kind: str, toilet: str, reason: str, time_ms: int, out: list[ToiletChange]) -> bool:
         alert = self.book.clear(kind, toilet, reason, time_ms)
         if alert is not None:
             out.append(ToiletChange(toilet, kind, alert, time_ms))
+        return alert is not None
