@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+import shutil
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -19,7 +21,7 @@ from telemetry.config import load_settings
 from telemetry.sanitation.rules import Fixes
 from tests.mqtt_util import Subscriber, publish_all, wait_until
 from tests.servers import Mosquitto
-from tests.tracks import along
+from tests.tracks import along, parked
 
 pytestmark = pytest.mark.integration
 ROOT = "city/haishu"
@@ -103,6 +105,9 @@ def test_compliance_report_and_live_alerts(mosquitto: Mosquitto, tmp_path: Path)
             assert csv_r.headers["content-type"].startswith("text/csv")
             rows = list(csv.DictReader(io.StringIO(csv_r.text)))
             assert {r["vehicle"] for r in rows} == {"SW001", "SW002", "SW003", "SW004", "GT001"}
+            sw001 = next(r for r in rows if r["vehicle"] == "SW001")
+            assert float(sw001["valid_km"]) == pytest.approx(2.9, rel=0.01)
+            assert sw001["route_compliant"] == "True"
 
             def stored_report() -> int:
                 r = c.get(
@@ -123,5 +128,88 @@ def test_compliance_report_and_live_alerts(mosquitto: Mosquitto, tmp_path: Path)
             assert levels["SW003"] == "off_route"
             assert levels["SW002"] in ("overspeed", "green")  # raised, maybe cleared at the route's end
             assert "SW001" not in levels
+    finally:
+        alerts.close()
+
+
+INTERVALS = {"I01": 1, "I05": 5, "I10": 10, "I15": 15, "I30": 30}
+
+
+def test_the_same_drive_at_every_reporting_interval_gets_the_same_verdict(
+    mosquitto: Mosquitto, tmp_path: Path
+) -> None:
+    """One drive of R01 at 7 km/h with 5 m of GPS noise, reported every 1, 5, 10, 15 and 30 s by
+    five vehicles sharing the route, through the real broker and service: the same coverage and
+    verdict for each; and a sweeper parked at the depot at 14:00 (in R01's day window) raises
+    nothing until it drives off."""
+    assets = tmp_path / "assets"
+    shutil.copytree(sample_assets_dir(), assets)
+    doc = json.loads((assets / "routes.geojson").read_text(encoding="utf-8"))
+    (r01,) = [f for f in doc["features"] if f["properties"]["id"] == "R01"]
+    r01["properties"]["vehicles"] = [*INTERVALS, "DEP"]
+    (assets / "routes.geojson").write_text(json.dumps(doc), encoding="utf-8")
+    yesterday = datetime.now(TZ).date() - timedelta(days=1)
+    midnight = int(datetime(yesterday.year, yesterday.month, yesterday.day, tzinfo=TZ).timestamp() * 1000)
+    tracks = {
+        v: along("R01", 7.0, midnight + 3 * 3_600_000, interval_s=s, noise_m=5.0, seed=7, through_m=100.0)
+        for v, s in INTERVALS.items()
+    }
+    two_pm = midnight + 14 * 3_600_000
+    parked_then_aside = (
+        parked(121.5205, 29.8771, two_pm, 600),  # in the depot D01 for 10 minutes
+        parked(121.5205, 29.8800, two_pm + 615_000, 180),  # then 600 m off the route for 3
+    )
+    settings = load_settings(
+        overrides={
+            "store": {"path": str(tmp_path / "store")},
+            "spool": {"path": str(tmp_path / "spool")},
+            "mqtt": {"url": mosquitto.url, "client_id": "sanitation-intervals"},
+            "mavlink": {"endpoints": []},
+            "assets": {"dir": str(assets)},
+            "api": {"tokens": [{"token": "v", "role": "viewer"}]},
+        }
+    )
+    alerts = Subscriber(mosquitto.url, f"{ROOT}/alert/sanitation/#")
+    try:
+        with TestClient(create_app(settings, registry=load_registry(assets))) as c:
+            wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
+            for vehicle, f in tracks.items():
+                publish_all(mosquitto.url, messages(vehicle, f))
+            for f in parked_then_aside:
+                publish_all(mosquitto.url, messages("DEP", f))
+            expected = {v: len(f.t_ms) for v, f in tracks.items()}
+            expected["DEP"] = sum(len(f.t_ms) for f in parked_then_aside)
+
+            def stored(v: str) -> int:
+                r = c.get(
+                    "/api/v1/series/vehicle_position",
+                    params={"device": v, "field": "lat", "fn": "count"},
+                    headers=AUTH,
+                )
+                return int(r.json()["items"][0]["lat"]) if r.json()["items"] else 0
+
+            wait_until(lambda: all(stored(v) == n for v, n in expected.items()), 30, "every fix stored")
+            r = c.get("/api/v1/sanitation/compliance", params={"date": str(yesterday)}, headers=AUTH)
+            assert r.status_code == 200, r.text
+            rows = {i["vehicle"]: i for i in r.json()["items"] if i["route"] == "R01"}
+            for vehicle in INTERVALS:
+                row = rows[vehicle]
+                assert row["compliant"] is True, (vehicle, row)
+                assert (row["coverage_ratio"], row["valid_passes"], row["missed_segments"]) == (1.0, 1, [])
+                assert row["valid_km"] == pytest.approx(2.9, rel=0.05)
+                assert row["route_compliant"] is True
+            assert rows["DEP"]["compliant"] is False  # no pass of its own; the route's verdict is its too
+            assert rows["DEP"]["route_compliant"] is True
+            (route,) = [v for v in r.json()["routes"] if v["route"] == "R01"]
+            assert route["compliant"] is True
+            assert route["valid_passes"] == len(INTERVALS)  # the union: every drive counts
+            assert route["valid_km"] == pytest.approx(5 * 2.9, rel=0.05)
+            assert sorted(route["vehicles"]) == sorted([*INTERVALS, "DEP"])
+
+            wait_until(lambda: any(t.endswith("/DEP") for t, _, _ in alerts.messages), 10, "DEP's alert")
+            dep = [p for t, p, _ in alerts.messages if t.endswith("/DEP")]
+            assert dep[0]["level"] == "off_route"
+            assert int(str(dep[0]["since"])) > two_pm + 615_000 + 60_000  # nothing while at the depot
+            assert not any(t.rsplit("/", 1)[1] in INTERVALS for t, _, _ in alerts.messages)
     finally:
         alerts.close()

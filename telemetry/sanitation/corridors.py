@@ -1,7 +1,8 @@
 """Route geometry for sanitation compliance: routes projected once to a metric CRS (EPSG:4549 by
-default), split into ~50 m segments, with corridor half-widths by road class. Fixes are matched
-to a route with vectorised numpy (distance to the polyline and position along it), never a Python
-loop per fix."""
+default), split into ~50 m segments, with corridor half-widths by road class and the route's
+working and banned windows (:mod:`telemetry.sanitation.windows`). Fixes are matched to a route
+with vectorised numpy (distance to the polyline and position along it), never a Python loop per
+fix."""
 
 from __future__ import annotations
 
@@ -12,6 +13,8 @@ from functools import cache
 import numpy as np
 import numpy.typing as npt
 from pyproj import Transformer
+
+from telemetry.sanitation.windows import WHOLE_DAY, Window, parse_windows
 
 Array = npt.NDArray[np.float64]
 
@@ -30,44 +33,62 @@ class Route:
     vehicles: tuple[str, ...]
     speed_limit_kmh: float
     planned_passes: int
-    window: tuple[int, int]  # minutes of the local day [start, end); end may wrap past midnight
+    windows: tuple[Window, ...]  # working windows, minutes of the local day [start, end)
+    bans: tuple[Window, ...]  # banned windows (none: no ban)
     half_width_m: float
     xy: Array  # vertices in the metric CRS, shape (k, 2)
     cumulative_m: Array  # distance along the route at each vertex
     segment_m: float  # length of each of the route's segments (about 50 m)
     segments: int
 
+    @property
+    def length_m(self) -> float:
+        return float(self.cumulative_m[-1])
+
     def segment_id(self, k: int) -> str:
         return f"{self.id}-{k:03d}"
 
-    def locate(self, x: Array, y: Array) -> tuple[Array, Array]:
-        """Distance of each point to the route, and its position along the route (m)."""
+    def locate(self, x: Array, y: Array, extend_m: float = 0.0) -> tuple[Array, Array]:
+        """Distance of each point to the route, and its position along the route (m). With
+        ``extend_m``, the route continues that far beyond each end along its end legs: a point
+        there is before the start (negative position) or past the end (beyond the length)."""
         best_d = np.full(x.shape, np.inf)
         best_s = np.zeros(x.shape)
-        for (x0, y0), (x1, y1), s0 in zip(self.xy[:-1], self.xy[1:], self.cumulative_m[:-1], strict=True):
+        legs = len(self.xy) - 1
+        for k, ((x0, y0), (x1, y1), s0) in enumerate(
+            zip(self.xy[:-1], self.xy[1:], self.cumulative_m[:-1], strict=True)
+        ):
             dx, dy = x1 - x0, y1 - y0
             seg2 = dx * dx + dy * dy
-            u = np.clip(((x - x0) * dx + (y - y0) * dy) / seg2, 0.0, 1.0) if seg2 > 0 else np.zeros(x.shape)
+            length = math.sqrt(seg2)
+            u_min = -extend_m / length if k == 0 and length > 0 else 0.0
+            u_max = 1.0 + extend_m / length if k == legs - 1 and length > 0 else 1.0
+            u = (
+                np.clip(((x - x0) * dx + (y - y0) * dy) / seg2, u_min, u_max)
+                if seg2 > 0
+                else np.zeros(x.shape)
+            )
             px, py = x0 + u * dx, y0 + u * dy
             d = np.hypot(x - px, y - py)
             closer = d < best_d
             best_d = np.where(closer, d, best_d)
-            best_s = np.where(closer, s0 + u * math.sqrt(seg2), best_s)
+            best_s = np.where(closer, s0 + u * length, best_s)
         return best_d, best_s
 
 
-def parse_window(text: str) -> tuple[int, int]:
-    start, _, end = text.partition("-")
-    h0, m0 = (int(v) for v in start.split(":"))
-    h1, m1 = (int(v) for v in end.split(":"))
-    return h0 * 60 + m0, h1 * 60 + m1
-
-
-def in_window(minute_of_day: Array, window: tuple[int, int]) -> npt.NDArray[np.bool_]:
-    start, end = window
-    if start <= end:
-        return (minute_of_day >= start) & (minute_of_day < end)
-    return (minute_of_day >= start) | (minute_of_day < end)  # across midnight
+def _windows(props: dict[str, object], *names: str) -> tuple[Window, ...] | None:
+    """A route's windows from the first of ``names`` it has ("HH:MM-HH:MM", comma-separated, or a
+    list of such); None when it has none."""
+    for name in names:
+        value = props.get(name)
+        if value is None or value in ("", []):
+            continue
+        text = ",".join(str(v) for v in value) if isinstance(value, list) else str(value)
+        try:
+            return parse_windows(text)
+        except ValueError as exc:
+            raise ValueError(f"route {props.get('id')}: {name} {text!r}: {exc}") from exc
+    return None
 
 
 def build_route(
@@ -94,7 +115,8 @@ def build_route(
         vehicles=tuple(str(v) for v in vehicles) if isinstance(vehicles, list) else (),
         speed_limit_kmh=float(props.get("speed_limit_kmh", 8.0)),  # type: ignore[arg-type]
         planned_passes=int(props.get("planned_passes", 1)),  # type: ignore[call-overload]
-        window=parse_window(str(props.get("window", "00:00-23:59"))),
+        windows=_windows(props, "window", "windows") or WHOLE_DAY,
+        bans=_windows(props, "ban", "bans") or (),
         half_width_m=half_widths.get(road_class, 6.0),
         xy=xy,
         cumulative_m=cumulative,

@@ -1,6 +1,10 @@
 """Live sanitation alerts: a working vehicle off its route's corridor, or over the route's speed
-limit, for longer than ``alert_after_s`` (a minute), in event time. One state per vehicle; the
-alert opens once and clears when the vehicle is back on its corridor and within the limit."""
+limit, for longer than ``alert_after_s`` (a minute), in event time. Only while the vehicle is in
+service on a route (inside one of its working windows and in none of its banned windows, site
+time) and never inside a depot (areas of kind ``depot``): a sweeper parked at the depot, or
+driving home after its window, raises nothing. One state per vehicle; the alert opens once and
+clears when the vehicle is back on its corridor and within the limit, out of service or at the
+depot."""
 
 from __future__ import annotations
 
@@ -12,6 +16,8 @@ from telemetry.alerts.book import AlertBook
 from telemetry.derivation import Notice
 from telemetry.records import VehicleFix
 from telemetry.sanitation.corridors import Route, to_metric
+from telemetry.sanitation.depots import Depot, in_any
+from telemetry.sanitation.windows import in_service, local_minutes
 
 
 @dataclass
@@ -22,10 +28,22 @@ class _Live:
 
 
 class LiveRoutes:
-    def __init__(self, routes: dict[str, Route], crs: str, alert_after_s: float, book: AlertBook) -> None:
+    def __init__(
+        self,
+        routes: dict[str, Route],
+        crs: str,
+        alert_after_s: float,
+        book: AlertBook,
+        *,
+        depots: tuple[Depot, ...] = (),
+        tz_offset_min: int = 0,
+        timezone: str | None = None,
+    ) -> None:
         self._crs = crs
         self._after_ms = int(alert_after_s * 1000)
         self.book = book
+        self._depots = depots
+        self._tz = (tz_offset_min, timezone)
         self._of_vehicle: dict[str, list[Route]] = {}
         for r in routes.values():
             for v in r.vehicles:
@@ -38,11 +56,16 @@ class LiveRoutes:
         if routes is None:
             return None
         live = self._live.setdefault(fix.vehicle, _Live())
-        x, y = to_metric(self._crs).transform(np.array([fix.lon]), np.array([fix.lat]))
-        inside = [r for r in routes if r.locate(np.asarray(x), np.asarray(y))[0][0] <= r.half_width_m]
-        working = fix.working is not False
-        off = working and not inside
-        over = working and bool(inside) and fix.speed_kmh is not None and fix.speed_kmh > min(
+        x, y = (
+            np.asarray(v) for v in to_metric(self._crs).transform(np.array([fix.lon]), np.array([fix.lat]))
+        )
+        minute = local_minutes(np.array([fix.time_ms / 1000.0]), *self._tz)
+        serving = [r for r in routes if in_service(minute, r.windows, r.bans)[0]]
+        at_depot = bool(self._depots) and bool(in_any(self._depots, x, y)[0])
+        watched = fix.working is not False and bool(serving) and not at_depot
+        inside = [r for r in serving if r.locate(x, y)[0][0] <= r.half_width_m] if watched else []
+        off = watched and not inside
+        over = watched and bool(inside) and fix.speed_kmh is not None and fix.speed_kmh > min(
             r.speed_limit_kmh for r in inside
         )  # fmt: skip
         live.off_since_ms = (live.off_since_ms or fix.time_ms) if off else None
@@ -57,9 +80,13 @@ class LiveRoutes:
             return None
         live.level = level
         if level == "ok":
-            alert = self.book.clear(
-                "sanitation", fix.vehicle, "back on its corridor, within the limit", fix.time_ms
-            )
+            why = (
+                "at the depot" if at_depot
+                else "out of its working window" if not serving
+                else "brush off" if fix.working is False
+                else "back on its corridor, within the limit"
+            )  # fmt: skip
+            alert = self.book.clear("sanitation", fix.vehicle, why, fix.time_ms)
         else:
             reason = "off its route's corridor for over a minute" if level == "off_route" else (
                 f"{fix.speed_kmh:.0f} km/h over the limit for over a minute"

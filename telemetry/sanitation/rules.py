@@ -1,10 +1,13 @@
-"""Sanitation-route compliance of one vehicle on one route for one day (DOMAIN.md, sweeping).
-Vectorised: a day of fixes is a handful of numpy arrays; passes are runs found with array
-operations, never a Python loop per fix.
+"""Sanitation-route compliance of one vehicle on one route for one day, and of a route over all
+its vehicles (DOMAIN.md, sweeping). Vectorised: a day of fixes is a handful of numpy arrays, never
+a Python loop per fix.
 
-A pass over a segment (either direction) is a run of consecutive in-corridor fixes on it; it is
-valid when it covers ≥ 80 % of the segment, ≥ 90 % of its fixes are under the speed limit, the
-brush/spray is on for ≥ 90 % of them (when reported) and it lies inside the route's time window.
+Coverage is measured along the track (:mod:`telemetry.sanitation.coverage`): a visit of a segment
+is a *pass* when it covers ≥ 80 % of it, and a *valid pass* when its clean stretches (both
+bracketing fixes under the limit, working when reported, in a working window and in no banned
+window) cover ≥ 80 % of it, ≥ 90 % of its bracketing fixes are under the limit and the brush is
+on for ≥ 90 % of those that report it. Valid mileage is the length swept by valid passes. A route
+shared by several vehicles is judged on the union of their valid passes (:func:`judge_route`).
 """
 
 from __future__ import annotations
@@ -16,7 +19,10 @@ import numpy as np
 import numpy.typing as npt
 
 from telemetry.geo import gcj02_to_wgs84
-from telemetry.sanitation.corridors import Array, Route, in_window, to_metric
+from telemetry.sanitation.corridors import Array, Route, to_metric
+from telemetry.sanitation.coverage import Along, Track, on_route, track_speed_kmh, visits
+from telemetry.sanitation.depots import Depot, in_any
+from telemetry.sanitation.windows import in_service, local_minutes
 
 Bools = npt.NDArray[np.bool_]
 
@@ -32,6 +38,15 @@ class Rules:
     min_working: float = 0.9
     max_overspeed_ratio: float = 0.1
     tz_offset_min: int = 480  # Asia/Shanghai
+    timezone: str | None = None  # an IANA zone: its offset at each fix (daylight saving); else the above
+    jitter_m: float = 20.0  # position noise allowed for when judging the speed between two fixes
+    bridge: float = 2.0  # a fix within bridge × half-width of the route is noise, not a departure
+    speed_baseline_s: float = 60.0  # speed from positions (when not reported) over about this long
+    approach_m: float = 250.0  # coverage follows a vehicle this far along the road beyond a route's ends
+
+    @property
+    def along(self) -> Along:
+        return Along(self.gap_s, self.max_implied_kmh, self.jitter_m)
 
 
 @dataclass(frozen=True)
@@ -74,6 +89,25 @@ class Compliance:
     dropped_fixes: int
     segment_passes: tuple[tuple[str, int, int], ...]  # (segment, passes, valid passes)
     note: str = ""
+    valid_km: float = 0.0  # km of corridor swept by valid passes
+    served: tuple[str, ...] = ()  # ids of the stops served
+
+
+@dataclass(frozen=True)
+class RouteVerdict:
+    """A route judged on the union of its vehicles' valid passes, segment by segment."""
+
+    route: str
+    vehicles: tuple[str, ...]
+    coverage_ratio: float
+    valid_passes: int
+    planned_passes: int
+    missed_segments: tuple[str, ...]
+    valid_km: float
+    stops_served: int
+    stops_planned: int
+    compliant: bool
+    segment_passes: tuple[tuple[str, int, int], ...]  # (segment, passes, valid passes), all vehicles
 
 
 def _runs(key: npt.NDArray[np.int64], breaks: Bools) -> npt.NDArray[np.intp]:
@@ -83,7 +117,15 @@ def _runs(key: npt.NDArray[np.int64], breaks: Bools) -> npt.NDArray[np.intp]:
     return np.flatnonzero(change)
 
 
-def judge(vehicle: str, fixes: Fixes, route: Route, stops: list[Stop], rules: Rules) -> Compliance:
+def _done(valid_per_seg: Array, planned: int) -> tuple[float, tuple[int, ...]]:
+    """Coverage ratio (segments with their planned valid passes) and the missed segments."""
+    done = np.minimum(valid_per_seg, planned) / max(planned, 1)
+    return float(done.mean()), tuple(int(k) for k in np.flatnonzero(valid_per_seg < planned))
+
+
+def judge(
+    vehicle: str, fixes: Fixes, route: Route, stops: list[Stop], rules: Rules, depots: tuple[Depot, ...] = ()
+) -> Compliance:
     x, y = to_metric(rules.crs).transform(fixes.lon, fixes.lat)
     x, y = np.asarray(x), np.asarray(y)
     t = fixes.t_ms.astype(np.float64) / 1000.0
@@ -98,83 +140,90 @@ def judge(vehicle: str, fixes: Fixes, route: Route, stops: list[Stop], rules: Ru
     keep &= ~(too_fast & np.append(too_fast[1:], True))
     dropped = int((~keep).sum())
     x, y, t = x[keep], y[keep], t[keep]
-    speed = np.where(np.isnan(fixes.speed_kmh[keep]), implied[keep], fixes.speed_kmh[keep])
+    reported = fixes.speed_kmh[keep]
+    speed = np.where(np.isnan(reported), track_speed_kmh(t, x, y, rules.speed_baseline_s), reported)
     working = fixes.working[keep]
     n = len(t)
-    all_segments = tuple(route.segment_id(k) for k in range(route.segments))
-    empty = Compliance(
-        vehicle,
-        route.id,
-        0.0,
-        0,
-        route.planned_passes,
-        0.0,
-        0.0,
-        0.0,
-        all_segments,
-        0,
-        0,
-        False,
-        0,
-        dropped,
-        (),
-    )
+    route_stops = [s for s in stops if s.route == route.id]
     if n == 0:
-        return empty
+        all_segments = tuple(route.segment_id(k) for k in range(route.segments))
+        return Compliance(
+            vehicle, route.id, 0.0, 0, route.planned_passes, 0.0, 0.0, 0.0, all_segments, 0,
+            len(route_stops), False, 0, dropped, (),
+        )  # fmt: skip
     dt = np.diff(t, prepend=t[:1])
     gap = dt > rules.gap_s
     gap_s = float(dt[gap].sum())
-    dist, along = route.locate(x, y)
-    inside = dist <= route.half_width_m
-    seg = np.where(inside, np.minimum((along // route.segment_m).astype(np.int64), route.segments - 1), -1)
-    minute = ((t / 60.0 + rules.tz_offset_min) % 1440).astype(np.float64)
-    in_win = in_window(minute, route.window)
-    over = speed > route.speed_limit_kmh
+    # coverage follows the track onto the road beyond the route's ends (vehicles come onto a
+    # route and leave it along the road); being on the route is judged on the route itself
+    dist_ext, along = route.locate(x, y, rules.approach_m)
+    dist = dist_ext.copy()
+    beyond = (along < 0) | (along > route.length_m)
+    if beyond.any():
+        dist[beyond] = route.locate(x[beyond], y[beyond])[0]
+    width, bridge = route.half_width_m, rules.bridge * route.half_width_m
+    inside = dist <= width
+    on, _ = on_route(inside, dist > bridge, gap)
+    followed, piece = on_route(dist_ext <= width, dist_ext > bridge, gap)
+    service = in_service(local_minutes(t, rules.tz_offset_min, rules.timezone), route.windows, route.bans)
+    under = ~(speed > route.speed_limit_kmh)
     known = ~np.isnan(working)
-    on = known & (working > 0.5)
-
-    starts = _runs(seg, gap)
-    seg_of = seg[starts]
-    counts = np.diff(np.append(starts, n))
-    s_min = np.minimum.reduceat(along, starts)
-    s_max = np.maximum.reduceat(along, starts)
-    under = counts - np.add.reduceat(over.astype(np.int64), starts)
-    known_n = np.add.reduceat(known.astype(np.int64), starts)
-    on_n = np.add.reduceat(on.astype(np.int64), starts)
-    win_n = np.add.reduceat(in_win.astype(np.int64), starts)
-    coverage = (s_max - s_min) / route.segment_m
-    working_ok = np.where(known_n > 0, on_n >= rules.min_working * np.maximum(known_n, 1), True)
-    valid = (
-        (seg_of >= 0)
-        & (coverage >= rules.min_coverage)
-        & (under >= rules.min_under_limit * counts)
-        & working_ok
-        & (win_n == counts)
+    brush = known & (working > 0.5)
+    working_or_unknown = ~known | brush
+    track = Track(t, x, y, along, followed, piece, under & working_or_unknown & service, under, known, brush)
+    v = visits(track, route.segment_m, route.segments, rules.along)
+    full = route.segment_m * (rules.min_coverage - 1e-9)
+    is_pass = v.covered_m >= full
+    is_valid = (
+        (v.valid_m >= full)
+        & (v.under >= rules.min_under_limit * v.fixes)
+        & ((v.known == 0) | (v.on >= rules.min_working * v.known))
     )
-    on_route = seg_of >= 0
-    passes = np.bincount(seg_of[on_route], minlength=route.segments)
-    valid_per_seg = np.bincount(
-        seg_of[on_route], weights=valid[on_route].astype(np.float64), minlength=route.segments
-    )
-    done = np.minimum(valid_per_seg, route.planned_passes) / max(route.planned_passes, 1)
-    missed = tuple(route.segment_id(int(k)) for k in np.flatnonzero(valid_per_seg < route.planned_passes))
+    passes = np.bincount(v.segment[is_pass], minlength=route.segments)
+    valid_per_seg = np.bincount(v.segment[is_valid], minlength=route.segments).astype(np.float64)
+    coverage_ratio, missed_k = _done(valid_per_seg, route.planned_passes)
+    missed = tuple(route.segment_id(k) for k in missed_k)
 
-    working_or_unknown = ~known | on
-    judged = inside & working_or_unknown
-    overspeed_ratio = float((over & judged).sum() / judged.sum()) if judged.any() else 0.0
-    off_route_s = float(dt[~inside & working_or_unknown & ~gap].sum())
+    judged = on & working_or_unknown & service
+    overspeed_ratio = float((~under & judged).sum() / judged.sum()) if judged.any() else 0.0
+    off = ~on & working_or_unknown & service & ~gap
+    if depots and off.any():
+        off &= ~in_any(depots, x, y)
+    off_route_s = float(dt[off].sum())
 
-    route_stops = [s for s in stops if s.route == route.id]
-    served = sum(_served(s, x, y, t, gap) for s in route_stops)
+    served = tuple(s.id for s in route_stops if _served(s, x, y, t, gap))
     note = "" if inside.mean() >= 0.2 or n < 10 else _offset_hint(fixes, keep, route, rules)
-    coverage_ratio = float(done.mean())
-    compliant = not missed and overspeed_ratio <= rules.max_overspeed_ratio and served == len(route_stops)
+    compliant = (
+        not missed and overspeed_ratio <= rules.max_overspeed_ratio and len(served) == len(route_stops)
+    )
     return Compliance(
         vehicle, route.id, round(coverage_ratio, 4), int(valid_per_seg.min()), route.planned_passes,
-        round(overspeed_ratio, 4), round(off_route_s, 1), round(gap_s, 1), missed, served, len(route_stops),
-        compliant, n, dropped,
+        round(overspeed_ratio, 4), round(off_route_s, 1), round(gap_s, 1), missed, len(served),
+        len(route_stops), compliant, n, dropped,
         tuple((route.segment_id(k), int(passes[k]), int(valid_per_seg[k])) for k in range(route.segments)),
-        note,
+        note, round(float(v.valid_m[is_valid].sum()) / 1000.0, 3), served,
+    )  # fmt: skip
+
+
+def judge_route(route: Route, results: list[Compliance], stops: list[Stop]) -> RouteVerdict:
+    """The route over all its vehicles' rows: a segment's valid passes are the sum of theirs
+    (the union of their passes), a stop is served when any of them served it."""
+    mine = [c for c in results if c.route == route.id]
+    passes = np.zeros(route.segments, dtype=np.int64)
+    valid = np.zeros(route.segments, dtype=np.float64)
+    for c in mine:
+        if c.segment_passes:
+            passes += np.array([p for _, p, _ in c.segment_passes], dtype=np.int64)
+            valid += np.array([v for _, _, v in c.segment_passes], dtype=np.float64)
+    coverage_ratio, missed_k = _done(valid, route.planned_passes)
+    planned_stops = {s.id for s in stops if s.route == route.id}
+    served = planned_stops & {s for c in mine for s in c.served}
+    missed = tuple(route.segment_id(k) for k in missed_k)
+    return RouteVerdict(
+        route.id, tuple(c.vehicle for c in mine), round(coverage_ratio, 4), int(valid.min()),
+        route.planned_passes, missed, round(sum(c.valid_km for c in mine), 3), len(served),
+        len(planned_stops), not missed and len(served) == len(planned_stops),
+        tuple((route.segment_id(k), int(passes[k]), int(valid[k])) for k in range(route.segments)),
     )  # fmt: skip
 
 

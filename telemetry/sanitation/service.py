@@ -1,6 +1,7 @@
 """The sanitation derivation: live alerts from vehicle fixes (:mod:`telemetry.sanitation.engine`,
 published retained on ``{root}/alert/sanitation/{vehicle}``), and the daily compliance report
-computed on demand from the store and written back as ``route_compliance`` points."""
+computed on demand from the store (per vehicle and route, and per route over all its vehicles)
+and written back as ``route_compliance`` points."""
 
 from __future__ import annotations
 
@@ -17,8 +18,9 @@ from telemetry.ports import Envelope, Store
 from telemetry.queries import SeriesQuery, SeriesRow
 from telemetry.records import Decoded, Record, RouteCompliance, VehicleFix
 from telemetry.sanitation.corridors import Route, load_routes, to_metric
+from telemetry.sanitation.depots import load_depots
 from telemetry.sanitation.engine import LiveRoutes
-from telemetry.sanitation.rules import Compliance, Fixes, Rules, Stop, judge
+from telemetry.sanitation.rules import Compliance, Fixes, RouteVerdict, Rules, Stop, judge, judge_route
 
 _FIELDS = ("lat", "lon", "speed_kmh", "hdop", "working")
 
@@ -33,17 +35,35 @@ def _features(path: Path) -> list[dict[str, object]]:
 class SanitationService:
     name = "sanitation"
 
-    def __init__(self, cfg: SanitationConfig, assets_dir: str, book: AlertBook, tz_offset_min: int) -> None:
+    def __init__(
+        self,
+        cfg: SanitationConfig,
+        assets_dir: str,
+        book: AlertBook,
+        tz_offset_min: int,
+        *,
+        timezone: str | None = None,
+    ) -> None:
+        """``tz_offset_min`` places the routes' windows in site time; with ``timezone`` (the
+        IANA name of ``[site] timezone``) the offset at each fix is used instead (daylight saving)."""
         self._cfg = cfg
+        folder = Path(assets_dir)
         self.routes: dict[str, Route] = load_routes(
-            _features(Path(assets_dir) / "routes.geojson"), cfg.crs, cfg.half_width_m, cfg.segment_m
+            _features(folder / "routes.geojson"), cfg.crs, cfg.half_width_m, cfg.segment_m
         )
-        self.stops = self._stops(_features(Path(assets_dir) / "stops.geojson"))
+        self.stops = self._stops(_features(folder / "stops.geojson"))
+        self.depots = load_depots(_features(folder / "areas.geojson"), cfg.crs)
         self.rules = Rules(
-            cfg.crs, cfg.max_hdop, cfg.max_implied_kmh, cfg.gap_s, cfg.min_coverage, cfg.min_under_limit,
-            cfg.min_working, cfg.max_overspeed_ratio, tz_offset_min,
+            crs=cfg.crs, max_hdop=cfg.max_hdop, max_implied_kmh=cfg.max_implied_kmh, gap_s=cfg.gap_s,
+            min_coverage=cfg.min_coverage, min_under_limit=cfg.min_under_limit, min_working=cfg.min_working,
+            max_overspeed_ratio=cfg.max_overspeed_ratio, tz_offset_min=tz_offset_min, timezone=timezone,
+            jitter_m=cfg.jitter_m, bridge=cfg.bridge_ratio, speed_baseline_s=cfg.speed_baseline_s,
+            approach_m=cfg.approach_m,
         )  # fmt: skip
-        self.live = LiveRoutes(self.routes, cfg.crs, cfg.alert_after_s, book)
+        self.live = LiveRoutes(
+            self.routes, cfg.crs, cfg.alert_after_s, book, depots=self.depots, tz_offset_min=tz_offset_min,
+            timezone=timezone,
+        )  # fmt: skip
         self.tick_interval_s: float | None = None
 
     def _stops(self, features: list[dict[str, object]]) -> list[Stop]:
@@ -78,16 +98,24 @@ class SanitationService:
     async def report(
         self, store: Store, start_ms: int, stop_ms: int, vehicle: str | None = None
     ) -> list[Compliance]:
-        results = []
-        for route in self.routes.values():
-            for v in route.vehicles:
-                if vehicle not in (None, v):
-                    continue
-                rows = await store.query_series(
+        """One row per vehicle and route it is assigned to (``vehicle``: only that one's)."""
+        return (await self.judge_day(store, start_ms, stop_ms, vehicle))[0]
+
+    async def judge_day(
+        self, store: Store, start_ms: int, stop_ms: int, vehicle: str | None = None
+    ) -> tuple[list[Compliance], list[RouteVerdict]]:
+        """The rows of :meth:`report`, and each route they are on judged on the union of the
+        valid passes of all its vehicles (with ``vehicle``, its routes, still over all of theirs)."""
+        routes = [r for r in self.routes.values() if vehicle is None or vehicle in r.vehicles]
+        rows = []
+        for route in routes:
+            for v in route.vehicles:  # one vehicle's day at a time: a day at 1 Hz is 86,400 fixes
+                found = await store.query_series(
                     SeriesQuery("vehicle_position", _FIELDS, v, start_ms, stop_ms, limit=500_000)
                 )
-                results.append(judge(v, _fixes(rows), route, self.stops, self.rules))
-        return results
+                rows.append(judge(v, _fixes(found), route, self.stops, self.rules, self.depots))
+        verdicts = [judge_route(r, rows, self.stops) for r in routes]
+        return [c for c in rows if vehicle in (None, c.vehicle)], verdicts
 
     async def store_report(self, submit: Submit, results: list[Compliance], day_ms: int) -> None:
         records: list[Record] = []
@@ -104,6 +132,7 @@ class SanitationService:
                     c.overspeed_ratio,
                     c.off_route_s,
                     c.gap_s,
+                    round(c.valid_km, 3),
                 )
             )
             records += [
