@@ -48,7 +48,15 @@ def _parser() -> argparse.ArgumentParser:
         help="normal, rainstorm, sweepers, toilet-rush (comma-separated to combine)",
     )
     sensors.add_argument("--seed", type=int, default=1)
-    sensors.add_argument("--rate", type=float, default=1.0, help="ticks per second")
+    sensors.add_argument(
+        "--rate", type=float, default=1.0,
+        help="wake-ups per second, each publishing what is due (default 1); devices keep their own rates",
+    )  # fmt: skip
+    sensors.add_argument(
+        "--gps-interval", type=float, default=15.0, metavar="S",
+        help="seconds between a vehicle's GPS fixes (default 15; terminals report every 10-30 s); "
+        "gauges report every 5 min dry and every minute wet, toilet counters every minute",
+    )  # fmt: skip
     sensors.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
 
     drone = simsub.add_parser("drone", help="one quadrotor speaking MAVLink 2 as ArduPilot or PX4")
@@ -243,6 +251,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "simulate" and args.device == "drone":
             return _simulate_drone(args)
         if args.command == "simulate":
+            from simulators.devices import Rates  # noqa: PLC0415
             from simulators.sensors import SensorFleet  # noqa: PLC0415
 
             try:
@@ -252,6 +261,7 @@ def main(argv: Sequence[str] | None = None) -> int:
                     seed=args.seed,
                     rate_hz=args.rate,
                     scenario=args.scenario,
+                    rates=Rates(gps_interval_s=args.gps_interval),
                 )
             except ValueError as exc:
                 return _fail([("simulate", str(exc))])

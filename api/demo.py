@@ -62,7 +62,15 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=3)
         )
-        fleet = SensorFleet(broker.url, root=settings.mqtt.root, seed=seed, scenario="rainstorm,sweepers")
+        # Devices report at fielded rates (gauges 5 min dry / 1 min wet, GPS every 15 s, counters
+        # every minute); the storm's own fast clock makes the first minute eventful.
+        fleet = SensorFleet(
+            broker.url,
+            root=settings.mqtt.root,
+            seed=seed,
+            scenario="rainstorm,sweepers",
+            timezone=settings.site.timezone,
+        )
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
             await asyncio.sleep(0.05)

@@ -69,10 +69,13 @@ def _derivations(rt: Runtime) -> list[Derivation]:
     """Every derivation the service runs; the typed ones stay on the runtime for the routes."""
     s = rt.settings
     rt.flood = FloodService(s.flood, rt.registry, rt.alerts)
-    rt.toilets = ToiletService(s.toilets, rt.registry, rt.alerts, s.site.district, now_ms())
-    rt.sanitation = SanitationService(
-        s.sanitation, rt.registry.source or s.assets.dir, rt.alerts, _utc_offset_min(s.site.timezone)
+    rt.toilets = ToiletService(
+        s.toilets, rt.registry, rt.alerts, s.site.district, now_ms(), timezone=s.site.timezone
     )
+    rt.sanitation = SanitationService(
+        s.sanitation, rt.registry.source or s.assets.dir, rt.alerts, _utc_offset_min(s.site.timezone),
+        timezone=s.site.timezone,
+    )  # fmt: skip
     return [rt.flood, rt.toilets, rt.sanitation]
 
 

@@ -25,7 +25,10 @@ def alert_json(a: Alert) -> dict[str, Any]:
 
 
 def gauges_geojson(rt: Runtime) -> dict[str, Any]:
-    """Each gauge of the registry (or heard) with its flood level, as a FeatureCollection."""
+    """Each gauge of the registry (or heard) with its flood level, as a FeatureCollection. A silent
+    gauge keeps its last level with ``offline`` true; ``sensor_fault`` says why its readings are
+    not trusted (a stuck value: its flood alert stopped) or that the last one was ignored (a
+    spike); ``since`` is when the level began (the event time of the reading that changed it)."""
     view = rt.flood.engine.view() if rt.flood else {}
     features = []
     ids = {d.id for d in rt.registry.of_kind("gauge")} | set(view)
@@ -43,6 +46,7 @@ def gauges_geojson(rt: Runtime) -> dict[str, Any]:
             "rise_cm_per_10min": round(g.state.rise_cm, 1) if g and seen else None,
             "since": iso(g.since_ms) if g and g.since_ms else None,
             "last_reading": iso(g.state.last_ms) if g and seen else None,
+            "offline": g.offline if g else False,
             "sensor_fault": g.fault if g else None,
             "alert_id": alert.id if alert else None,
         }

@@ -134,8 +134,9 @@ class PipelineConfig(_Section):
 
 class WebhookConfig(_Section):
     url: str = Field(pattern=r"^https?://")
-    levels: list[str] = Field(default_factory=lambda: ["yellow", "red", "offline"])
-    kinds: list[str] = Field(default_factory=lambda: ["flood"])
+    levels: list[str] = Field(default_factory=lambda: ["yellow", "red", "offline", "fault"])
+    # a gauge gone silent and a stuck gauge are alerts of their own kinds (DOMAIN.md, flood)
+    kinds: list[str] = Field(default_factory=lambda: ["flood", "gauge_offline", "sensor_fault"])
 
 
 class AlertsConfig(_Section):

@@ -9,19 +9,23 @@ from telemetry.config_base import Section as _Section
 
 
 class FloodConfig(_Section):
-    """DOMAIN.md flood defaults; per-gauge thresholds come from gauges.geojson."""
+    """DOMAIN.md flood defaults (docs/flood.md); per-gauge thresholds come from gauges.geojson."""
 
     yellow_cm: float = Field(15.0, gt=0)
     red_cm: float = Field(30.0, gt=0)
-    rate_window_s: float = Field(600.0, gt=0)
-    rate_yellow_cm: float = Field(5.0, gt=0)
-    rate_red_cm: float = Field(10.0, gt=0)
-    hysteresis_cm: float = Field(3.0, ge=0)
-    dwell_s: float = Field(600.0, ge=0)
-    offline_after_s: float = Field(900.0, gt=0)
-    spike_cm: float = Field(50.0, gt=0)
-    spike_window_s: float = Field(60.0, gt=0)
-    stuck_after_s: float = Field(6 * 3600.0, gt=0)
+    rate_window_s: float = Field(600.0, gt=0)  # rise: depth minus the lowest in this window ...
+    rate_yellow_cm: float = Field(5.0, gt=0)  # ... counted only while rising; lifts green ...
+    rate_red_cm: float = Field(10.0, gt=0)  # ... and yellow one grade
+    hysteresis_cm: float = Field(3.0, ge=0)  # rising: within this of the high; downgrade margin
+    dwell_s: float = Field(600.0, ge=0)  # a downgrade waits this long under threshold - hysteresis
+    offline_after_s: float = Field(900.0, gt=0)  # no reading this long: offline (keeps its grade)
+    spike_cm: float = Field(50.0, gt=0)  # a spike: a change faster than spike_cm ...
+    spike_window_s: float = Field(60.0, gt=0)  # ... per spike_window_s, whatever the interval
+    max_plausible_cm: float = Field(200.0, gt=0)  # a first reading above it is a spike
+    stuck_after_s: float = Field(6 * 3600.0, gt=0)  # identical readings this long ...
+    stuck_radius_m: float = Field(3000.0, gt=0)  # ... while gauges this close ...
+    stuck_neighbours: int = Field(2, ge=1)  # ... at least this many ...
+    stuck_change_cm: float = Field(5.0, gt=0)  # ... changed this much: a sensor fault
     check_interval_s: float = Field(10.0, gt=0, le=3600)
 
     @model_validator(mode="after")
@@ -33,7 +37,8 @@ class FloodConfig(_Section):
 
 class ToiletsConfig(_Section):
     """DOMAIN.md toilet defaults: cleaning due by entries or time (per traffic class), GB/T
-    17217 air limits per toilet class, surges over half the 15-minute capacity."""
+    17217 air limits per toilet class, surges over half the 15-minute capacity, silence in
+    opening hours, the daily minimum of cleanings per traffic class."""
 
     entries_due: int = Field(150, ge=1)
     due_minutes: dict[str, float] = Field(
@@ -44,10 +49,23 @@ class ToiletsConfig(_Section):
     surge_ratio: float = Field(0.5, gt=0)
     surge_window_s: float = Field(900.0, gt=0)
     check_interval_s: float = Field(30.0, gt=0, le=3600)
+    silent_after_s: float = Field(7200.0, gt=0)  # no report for longer, counted in opening hours
+    daily_min_cleanings: dict[str, int] = Field(
+        default_factory=lambda: {"high": 4, "medium": 2, "low": 0}
+    )  # judged at the end of each local day ([site] timezone); an unlisted class: no minimum
+
+    @field_validator("daily_min_cleanings")
+    @classmethod
+    def _counts(cls, v: dict[str, int]) -> dict[str, int]:
+        bad = sorted(k for k, n in v.items() if n < 0)
+        if bad:
+            raise ValueError(f"daily_min_cleanings must be >= 0 ({', '.join(bad)})")
+        return v
 
 
 class SanitationConfig(_Section):
-    """DOMAIN.md sweeping defaults: corridors by road class in a metric CRS, valid passes."""
+    """DOMAIN.md sweeping defaults: corridors by road class in a metric CRS, coverage along the
+    track, valid passes (docs/sanitation.md)."""
 
     crs: str = "EPSG:4549"
     segment_m: float = Field(50.0, gt=1)
@@ -64,6 +82,11 @@ class SanitationConfig(_Section):
     stop_radius_m: float = Field(30.0, gt=0)
     stop_min_dwell_s: float = Field(60.0, gt=0)
     alert_after_s: float = Field(60.0, gt=0)
+    # coverage along the track: how GPS noise and a vehicle coming onto a route are allowed for
+    jitter_m: float = Field(20.0, ge=0)  # position noise allowed when judging the speed between fixes
+    bridge_ratio: float = Field(2.0, ge=1)  # a fix within this × half-width is noise, not a departure
+    speed_baseline_s: float = Field(60.0, gt=0)  # speed from positions, when not reported, over this long
+    approach_m: float = Field(250.0, ge=0)  # the track is followed this far beyond a route's ends
 
     @field_validator("crs")
     @classmethod

@@ -240,7 +240,9 @@ class MissionEvent:
 
 @dataclass(frozen=True, slots=True)
 class FloodAlert:
-    """A change of a gauge's flood level (CONTRACT §4 ``flood_alert``)."""
+    """A change of a gauge's flood state (CONTRACT §4 ``flood_alert``): its level, and (extension)
+    when that level began, whether the gauge is offline or has a sensor fault, and the ids of
+    those alerts, so that a restart restores all of it."""
 
     gauge: str
     level: str
@@ -248,7 +250,12 @@ class FloodAlert:
     depth_cm: float
     rise_cm_per_10min: float
     reason: str
-    alert_id: str
+    alert_id: str  # the flood alert ("" when none)
+    since_ms: int | None = None  # event time of the reading where the level began
+    offline: bool | None = None
+    offline_alert_id: str | None = None
+    sensor_fault: str | None = None
+    fault_alert_id: str | None = None
 
     def to_point(self) -> Point:
         return Point.make(
@@ -259,6 +266,11 @@ class FloodAlert:
                 "rise_cm_per_10min": self.rise_cm_per_10min,
                 "reason": self.reason,
                 "alert_id": self.alert_id,
+                "since_ms": self.since_ms,
+                "offline": self.offline,
+                "offline_alert_id": self.offline_alert_id,
+                "sensor_fault": self.sensor_fault,
+                "fault_alert_id": self.fault_alert_id,
             },
             self.time_ms,
         )
@@ -294,6 +306,7 @@ class RouteCompliance:
     overspeed_ratio: float | None = None
     off_route_s: float | None = None
     gap_s: float | None = None
+    valid_km: float | None = None  # km of corridor swept validly (extension)
 
     def to_point(self) -> Point:
         return Point.make(
@@ -306,6 +319,7 @@ class RouteCompliance:
                 "overspeed_ratio": self.overspeed_ratio,
                 "off_route_s": self.off_route_s,
                 "gap_s": self.gap_s,
+                "valid_km": self.valid_km,
             },
             self.time_ms,
         )

@@ -92,6 +92,12 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                     "rise_cm_per_10min": "float",
                     "reason": "str",
                     "alert_id": "str",
+                    # extensions: since when the level holds, offline, a sensor fault
+                    "since_ms": "int",
+                    "offline": "bool",
+                    "offline_alert_id": "str",
+                    "sensor_fault": "str",
+                    "fault_alert_id": "str",
                 },
             ),
             _m(
@@ -104,6 +110,7 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                     "overspeed_ratio": "float",
                     "off_route_s": "float",
                     "gap_s": "float",
+                    "valid_km": "float",  # extension: valid mileage of the vehicle's row
                 },
             ),
             _m(

@@ -15,7 +15,7 @@ import pytest
 from drones.mavlink import mavutil
 from simulators import autopilots as ap
 from simulators.drone import DroneSimulator
-from simulators.drone_model import Item, Mode, Run
+from simulators.drone_model import Mode
 from tests.servers import free_udp_port
 
 pytestmark = pytest.mark.integration
@@ -269,61 +269,6 @@ def test_autopilot_readback_gives_items_back_as_each_autopilot_stores_them() -> 
 
 
 # --- both: fences, breaches, telemetry -----------------------------------------------------------
-def exclusion(lat: float, lon: float, half: float = 0.0003) -> list[Any]:
-    corners = [
-        (lat - half, lon - half),
-        (lat - half, lon + half),
-        (lat + half, lon + half),
-        (lat + half, lon - half),
-    ]
-    return [
-        wire(k, 5002, frame=GLOBAL, lat=a, lon=b, p1=4, mission_type=1) for k, (a, b) in enumerate(corners)
-    ]
-
-
-@pytest.mark.parametrize("autopilot", ["ardupilot", "px4"])
-def test_fence_upload_and_download_keep_the_mission(autopilot: str) -> None:
-    with vehicle(autopilot) as (gcs, sim):
-        plan = [home_placeholder(), *patrol(1)] if autopilot == "ardupilot" else patrol(0, MISSION_FRAME)
-        assert upload(gcs, plan) == 0
-        fence = exclusion(HOME[0] + 0.001, HOME[1] + 0.001)
-        assert upload(gcs, fence, mission_type=1) == 0
-        got = download(gcs, mission_type=1)
-        assert [(g.command, g.param1, g.x, g.y) for g in got] == [(f.command, 4, f.x, f.y) for f in fence]
-        assert len(download(gcs)) == len(plan)  # the mission stays
-        assert len(sim.vehicle.mission) == len(plan)
-
-
-@pytest.mark.parametrize(
-    ("autopilot", "text"), [("ardupilot", "Polygon fence breached"), ("px4", "Geofence violation")]
-)
-def test_a_breach_returns_to_launch(autopilot: str, text: str) -> None:
-    m = mavutil().mavlink
-    lat, lon = HOME
-    with vehicle(autopilot) as (gcs, sim):
-        first = 1 if autopilot == "ardupilot" else 0
-        far = wire(first + 1, WAYPOINT, lat=lat + 0.003, lon=lon, alt=20.0)
-        plan = [wire(first, TAKEOFF, alt=20.0), far, wire(first + 2, LAND)]
-        assert upload(gcs, ([home_placeholder()] if first else []) + plan) == 0
-        assert upload(gcs, exclusion(lat + 0.0015, lon), mission_type=1) == 0  # across the leg
-        if autopilot == "ardupilot":
-            assert set_mode(gcs, 4) == m.MAV_RESULT_ACCEPTED
-            assert arm(gcs) == m.MAV_RESULT_ACCEPTED
-        assert command(gcs, m.MAV_CMD_MISSION_START, 0, 0) == m.MAV_RESULT_ACCEPTED
-        assert wait(gcs, "STATUSTEXT", 30, text=text).severity in (
-            m.MAV_SEVERITY_NOTICE,
-            m.MAV_SEVERITY_CRITICAL,
-        )
-        rtl = sim.autopilot.custom_mode(Mode.RTL)
-        wait(gcs, "HEARTBEAT", custom_mode=rtl)
-        assert sim.vehicle.reached < first + 1  # the far waypoint was never reached
-        deadline = time.monotonic() + 30
-        while sim.vehicle.armed and time.monotonic() < deadline:
-            time.sleep(0.1)
-        assert not sim.vehicle.armed
-        assert abs(sim.vehicle.lat - lat) < 1e-4  # back home
-
-
 @pytest.mark.parametrize("autopilot", ["ardupilot", "px4"])
 def test_home_position_on_request_and_gps_fix(autopilot: str) -> None:
     m = mavutil().mavlink
@@ -439,73 +384,3 @@ def test_commands_intervals_versions_and_clear() -> None:
 
 
 # --- the dialects' state machines, without a link --------------------------------------------
-def item(seq: int, command: int, lat: float = 0.0, alt: float = 20.0) -> Item:
-    lon = HOME[1] if lat else 0.0
-    return Item(seq, REL_INT, command, 0, 1, 0, 0, 0, 0, round(lat * 1e7), round(lon * 1e7), alt)
-
-
-def run(v: Any, seconds: float) -> None:
-    for _ in range(int(seconds * 20)):
-        v.step(0.05)
-
-
-def test_ardupilot_mission_current_after_the_end_and_when_paused() -> None:
-    a = ap.ArduPilot()
-    v = a.vehicle(HOME, 15.0)
-    v.mission = [item(0, WAYPOINT), item(1, TAKEOFF), item(2, WAYPOINT, HOME[0] + 0.001), item(3, LAND)]
-    assert a.mission_current(v)[2] == NOT_STARTED
-    assert a.set_mode(v, Mode.GUIDED).result == 0
-    assert a.arm(v, 0).result == 0
-    assert a.mission_start(v, 0, 0).result == 0
-    run(v, 12)
-    assert a.mission_current(v)[:3] == (2, 3, ACTIVE)
-    assert a.pause_continue(v, 0).result == 0
-    assert a.mission_current(v)[2] == PAUSED  # GCS_MAVLINK_Copter::mission_state
-    assert a.pause_continue(v, 1).result == 0
-    run(v, 60)
-    assert v.run is Run.COMPLETE
-    assert not v.armed
-    a.on_disarm(v)  # the disarm resets the mission: seq 0, still COMPLETE
-    assert a.mission_current(v)[:3] == (0, 3, COMPLETE)
-
-
-def test_px4_reports_paused_after_leaving_mission_mode_and_complete_at_the_end() -> None:
-    a = ap.PX4()
-    v = a.vehicle(HOME, 15.0)
-    assert a.set_mode(v, Mode.MISSION).result == ap.TEMPORARILY_REJECTED  # no mission: mode_req_mission
-    assert a.mission_start(v, 0, 0).result == ap.DENIED
-    v.mission = [item(0, TAKEOFF), item(1, WAYPOINT, HOME[0] + 0.001), item(2, WAYPOINT, HOME[0] + 0.002)]
-    assert a.mission_current(v)[2] == NOT_STARTED
-    assert a.set_mode(v, Mode.MISSION).result == 0
-    assert a.mission_current(v)[2:] == (ACTIVE, 1)  # ACTIVE in mission mode, even on the ground
-    assert a.arm(v, 0).result == 0
-    run(v, 12)
-    assert v.reached >= 0
-    assert a.set_mode(v, Mode.LOITER).result == 0
-    assert a.mission_current(v)[2:] == (PAUSED, 2)
-    assert a.arm(v, 0).result == 0
-    assert a.set_mode(v, Mode.RTL).result == 0
-    assert a.disarm(v, 0).result == ap.TEMPORARILY_REJECTED  # in the air
-    assert a.set_mode(v, Mode.MISSION).result == 0
-    run(v, 60)
-    assert a.mission_current(v)[:3] == (2, 3, COMPLETE)  # finished: loitering at the last item
-    assert v.armed
-
-
-def test_packet_drop_is_deterministic_for_a_seed() -> None:
-    """The same seed drops the same outgoing packets; another seed drops others; about P of them."""
-
-    def delivered(seed: int) -> list[int]:
-        sim = DroneSimulator("udpout:127.0.0.1:9", drop=0.3, seed=seed)
-        sent: list[int] = []
-        sim._mav = type(
-            "Link", (), {"mav": type("Mav", (), {"ping_send": lambda self, k: sent.append(k)})()}
-        )()
-        for k in range(1000):
-            sim._send("ping", k)
-        return sent
-
-    a, b, other = delivered(42), delivered(42), delivered(43)
-    assert a == b
-    assert a != other
-    assert 650 < len(a) < 750

@@ -82,6 +82,9 @@ toml_values = st.recursive(
 DEFAULTS: dict[str, dict[str, Any]] = Settings().model_dump()
 
 
+ENV_SAFE = st.characters(exclude_characters="\x00", codec="utf-8")  # what os.environ can hold
+
+
 def plausible(section: str, key: str) -> st.SearchStrategy[Any]:
     """Values near the default: mostly valid, often at an edge or just past one."""
     default = DEFAULTS[section][key]
@@ -92,7 +95,7 @@ def plausible(section: str, key: str) -> st.SearchStrategy[Any]:
     if isinstance(default, float):
         return st.sampled_from([default, default * 2, 0.0, -1.0, 1e-9, 1e300, math.inf, -math.inf, math.nan])
     if isinstance(default, str):
-        return st.just(default) | st.text(max_size=12)
+        return st.just(default) | st.text(ENV_SAFE, max_size=12)
     if isinstance(default, dict):
         return st.just(default) | st.dictionaries(
             st.sampled_from([*default, "x"]),
@@ -117,7 +120,7 @@ def documents(draw: st.DrawFn) -> dict[str, Any]:
     return doc
 
 
-any_text = st.text(st.characters(exclude_characters="\x00", codec="utf-8"), max_size=30)
+any_text = st.text(ENV_SAFE, max_size=30)
 
 
 @st.composite

@@ -191,8 +191,8 @@ function drawMap() {
     const [x, y] = project(f.geometry.coordinates);
     const p = f.properties;
     const level = p.level || "green";
-    g.append(el("svg:circle", { class: `gauge level-${level}`, "data-id": p.id, "data-level": level, cx: x, cy: y, r: 7 * scale },
-      el("svg:title", {}, `${p.id} ${p.name || ""}: ${level}${p.depth_cm != null ? `, ${fmt(p.depth_cm)} cm` : ""}`)));
+    g.append(el("svg:circle", { class: `gauge level-${level}${p.offline ? " offline" : ""}`, "data-id": p.id, "data-level": level, cx: x, cy: y, r: 7 * scale },
+      el("svg:title", {}, `${p.id} ${p.name || ""}: ${level}${p.offline ? " (offline)" : ""}${p.depth_cm != null ? `, ${fmt(p.depth_cm)} cm` : ""}`)));
     g.append(el("svg:text", { x: x + 9 * scale, y: y + 3 * scale, style: `font-size:${9 * scale}px` }, p.id));
   }
   for (const v of state.vehicles) {
@@ -268,7 +268,8 @@ function renderGauges() {
     el("tr", { "data-id": p.id, "data-level": p.level },
       el("td", {}, p.id, " ", el("span", { class: "sub" }, p.name || "")),
       el("td", {}, p.road || "–"),
-      el("td", {}, el("span", { class: `badge level-${p.level}` }, p.sensor_fault ? `${p.level} (fault)` : p.level)),
+      el("td", {}, el("span", { class: `badge level-${p.level}` }, p.sensor_fault ? `${p.level} (fault)` : p.level),
+        p.offline ? el("span", { class: "badge off" }, "offline") : ""),
       el("td", {}, fmt(p.depth_cm)), el("td", {}, fmt(p.rise_cm_per_10min)), el("td", {}, time(p.since))));
   $("#gauges tbody").replaceChildren(...rows);
 }
