@@ -8,10 +8,12 @@ from contextlib import asynccontextmanager
 from fastapi import FastAPI
 from fastapi.staticfiles import StaticFiles
 
+from api.audit import AuthFailures
 from api.auth import TokenBook
 from api.errors import API_ERRORS, install_error_handlers
 from api.limits import install_limits
 from api.routes_alerts import router as alerts_router
+from api.routes_audit import router as audit_router
 from api.routes_dashboard import STATIC
 from api.routes_dashboard import router as dashboard_router
 from api.routes_data import router as data_router
@@ -31,7 +33,9 @@ def create_app(settings: Settings, *, registry: Registry | None = None, workers:
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
         async with running(settings, registry, workers=workers) as runtime:
             app.state.runtime = runtime
+            app.state.auth_failures = AuthFailures(runtime.audit)
             yield
+            app.state.auth_failures = None
 
     app = FastAPI(
         title="City telemetry",
@@ -44,7 +48,7 @@ def create_app(settings: Settings, *, registry: Registry | None = None, workers:
     install_error_handlers(app)
     app.include_router(health_router)
     for router in (data_router, drones_router, alerts_router, toilets_router, sanitation_router,
-                   missions_router, events_router, dashboard_router):  # fmt: skip
+                   missions_router, events_router, dashboard_router, audit_router):  # fmt: skip
         app.include_router(router, responses=API_ERRORS)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -11,21 +11,22 @@ from typing import Annotated, Any, Literal
 
 from fastapi import Depends, Request
 
+from api.audit import auth_failed
 from api.errors import ApiError
 from telemetry.config import TokenConfig
 
-Permission = Literal["read", "ack", "missions", "admin"]
+Permission = Literal["read", "ack", "missions", "audit", "admin"]
 ROLE_PERMISSIONS: dict[str, frozenset[Permission]] = {
     "viewer": frozenset({"read"}),
-    "manager": frozenset({"read", "ack"}),
+    "manager": frozenset({"read", "ack", "audit"}),
     "pilot": frozenset({"read", "missions"}),
-    "admin": frozenset({"read", "ack", "missions", "admin"}),
+    "admin": frozenset({"read", "ack", "missions", "audit", "admin"}),
 }
 
 
 @dataclass(frozen=True, slots=True)
 class User:
-    name: str  # what acknowledgements and commands record: "<role>:<token prefix>"
+    name: str  # who acknowledgements, commands and the audit log record: the token's configured user
     role: str
 
 
@@ -33,19 +34,20 @@ class TokenBook:
     """The configured tokens as SHA-256 digests (docs/decisions.md §40); a presented token is
     hashed once and compared with every digest in constant time."""
 
-    def __init__(self, digests: list[tuple[str, str]]) -> None:
-        self._tokens = [(bytes.fromhex(d), role) for d, role in digests]
+    def __init__(self, digests: list[tuple[str, str, str]]) -> None:
+        """``digests``: (SHA-256 hex, role, user) of each token."""
+        self._tokens = [(bytes.fromhex(d), User(user, role)) for d, role, user in digests]
 
     @classmethod
     def from_config(cls, tokens: list[TokenConfig]) -> TokenBook:
-        return cls([(t.digest, t.role) for t in tokens])
+        return cls([(t.digest, t.role, t.user_name) for t in tokens])
 
     def user(self, token: str) -> User | None:
         given = hashlib.sha256(token.encode()).digest()
         found: User | None = None
-        for known, role in self._tokens:  # no early exit: constant time in the match position
+        for known, user in self._tokens:  # no early exit: constant time in the match position
             if hmac.compare_digest(known, given):
-                found = User(f"{role}:{token[:4]}…", role)
+                found = user
         return found
 
 
@@ -53,10 +55,12 @@ def authenticate(request: Request) -> User:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
+        auth_failed(request, "missing token")
         raise ApiError(401, "missing bearer token (Authorization: Bearer <token>)")
     book: TokenBook = request.app.state.tokens
     user = book.user(token.strip())
     if user is None:
+        auth_failed(request, "invalid token")
         raise ApiError(401, "invalid token")
     return user
 
@@ -74,4 +78,5 @@ def require(permission: Permission) -> Callable[[Request], Coroutine[Any, Any, U
 Reader = Annotated[User, Depends(require("read"))]
 Manager = Annotated[User, Depends(require("ack"))]
 Pilot = Annotated[User, Depends(require("missions"))]
+Auditor = Annotated[User, Depends(require("audit"))]
 Admin = Annotated[User, Depends(require("admin"))]

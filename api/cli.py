@@ -6,10 +6,12 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+import json
 import logging
 import sys
 from collections.abc import Sequence
 
+from api import cli_audit
 from telemetry.assets import load_registry
 from telemetry.config import Settings, load_settings, production_problems
 from telemetry.errors import ConfigError, TelemetryError
@@ -99,7 +101,9 @@ def _parser() -> argparse.ArgumentParser:
 
     hashing = sub.add_parser("hash-token", help="print a new API token and its [[api.tokens]] entry")
     hashing.add_argument("--role", choices=("viewer", "manager", "pilot", "admin"), default="viewer")
+    hashing.add_argument("--user", default="", help="the person the token's actions are recorded for")
     hashing.add_argument("--stdin", action="store_true", help="hash a token read from stdin instead")
+    cli_audit.add_parser(sub)
     return p
 
 
@@ -109,16 +113,23 @@ def _fail(problems: list[tuple[str, str]]) -> int:
     return 2
 
 
-def _hash_token(role: str, from_stdin: bool) -> int:
+def _hash_token(role: str, user: str, from_stdin: bool) -> int:
     import secrets  # noqa: PLC0415
 
-    from telemetry.config import token_sha256  # noqa: PLC0415
+    from telemetry.config import TokenConfig, token_sha256  # noqa: PLC0415
 
     token = sys.stdin.readline().strip() if from_stdin else secrets.token_urlsafe(32)
     if len(token) < 32:  # a stored digest is only as strong as its token
         return _fail([("hash-token", "a token needs at least 32 characters of randomness")])
     print(f"token: {token}")
-    print(f'[[api.tokens]]\ntoken_sha256 = "{token_sha256(token)}"\nrole = "{role}"')
+    entry = {"token_sha256": token_sha256(token), "role": role} | ({"user": user} if user else {})
+    try:
+        TokenConfig.model_validate(entry)
+    except ValueError:
+        return _fail([("hash-token", "--user: at most 64 characters, no control characters")])
+    print("[[api.tokens]]")
+    for key, value in entry.items():
+        print(f"{key} = {json.dumps(value, ensure_ascii=False)}")
     return 0
 
 
@@ -239,7 +250,9 @@ def main(argv: Sequence[str] | None = None) -> int:
                 return _fail(problems)
             return _serve(settings, args.workers)
         if args.command == "hash-token":
-            return _hash_token(args.role, args.stdin)
+            return _hash_token(args.role, args.user, args.stdin)
+        if args.command == "audit":
+            return cli_audit.run(args)
         if args.command == "demo":
             from api.demo import run_demo  # noqa: PLC0415
 

@@ -51,7 +51,7 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
                 "api": {
                     "host": "127.0.0.1",
                     "port": port,
-                    "tokens": [{"token": t, "role": r} for t, r in DEMO_TOKENS.items()],
+                    "tokens": [{"token": t, "role": r, "user": t} for t, r in DEMO_TOKENS.items()],
                 },
                 "assets": {"dir": str(sample_assets_dir())},
                 "airspace": {"dem": str(dem)},

@@ -38,6 +38,7 @@ async def acknowledge(request: Request, user: Manager, alert_id: str) -> dict[st
         now = now_ms()
         await rt.store.write([AlertAck(alert.id, alert.kind, user.name, now).to_point()])  # durable first
         alert = rt.alerts.ack(alert_id, user.name, now)
+        rt.audit.record(user.name, "alert_ack", alert.id, {"kind": alert.kind, "role": user.role})
     return alert_json(alert)
 
 

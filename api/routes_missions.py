@@ -128,6 +128,9 @@ async def plan_mission(
     except (ValueError, KeyError, MissionFormatError) as exc:
         raise ApiError(400, str(exc)) from exc
     mission.log.append({"user": user.name, "action": "plan"})
+    rt.audit.record(
+        user.name, "mission_plan", mission.id, {"type": mission.type, "items": len(mission.items)}
+    )
     log.info(
         "mission %s planned by %s (%s, %d items)", mission.id, user.name, mission.type, len(mission.items)
     )
@@ -166,6 +169,7 @@ async def approve(request: Request, user: Pilot, mission_id: str, body: Approval
     assert planner is not None
     m = planner.approve(mission_id, body.approval_id, user.name)
     log.info("mission %s: approval %s recorded by %s", m.id, body.approval_id, user.name)
+    runtime_of(request).audit.record(user.name, "mission_approval", m.id, {"approval_id": body.approval_id})
     return m.to_json()
 
 
@@ -235,6 +239,9 @@ async def upload_mission(
     m.drone = body.drone
     m.state = "verified" if verified else "failed"
     m.log.append({"user": user.name, "action": "upload", "drone": body.drone, "ok": verified})
+    rt.audit.record(
+        user.name, "mission_upload", m.id, {"drone": body.drone, "ok": verified, "error": result.error}
+    )
     progress = MissionProgress(m.id, 0, len(m.items), m.state, vehicle.offset, last_nav(m.items))
     rt.fleet.set_mission(body.drone, progress)
     await _event(request, m, body.drone, "uploaded" if verified else "upload_failed", f"by {user.name}")
@@ -266,6 +273,7 @@ async def start_mission(request: Request, user: Pilot, mission_id: str) -> dict[
     finally:
         _close(request, m.drone)
     m.log.append({"user": user.name, "action": "start", "drone": m.drone, "error": error})
+    rt.audit.record(user.name, "mission_start", m.id, {"drone": m.drone, "error": error})
     log.info("mission %s: start on drone %d by %s: %s", m.id, m.drone, user.name, error or "ok")
     if error:
         raise ApiError(409, error)

@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from api.audit import open_audit, record_start
 from api.stores import make_store
 from api.worker_pool import WorkerPool
 from drones.collector import MavlinkCollector
@@ -26,6 +27,7 @@ from telemetry.alerts.announce import MqttAnnouncer
 from telemetry.alerts.book import AlertBook
 from telemetry.alerts.webhooks import Webhooks
 from telemetry.assets import Registry, load_registry
+from telemetry.audit.log import AuditLog
 from telemetry.config import Settings
 from telemetry.derivation import Derivation, DerivationRunner, Submit
 from telemetry.flood.service import FloodService
@@ -47,6 +49,7 @@ class Runtime:
     settings: Settings
     registry: Registry
     store: Store
+    audit: AuditLog  # record(actor, action, subject, data): docs/audit.md
     metrics: Metrics = field(default_factory=Metrics)
     health: Health = field(default_factory=Health)
     fleet: Fleet = field(default_factory=Fleet)
@@ -99,7 +102,10 @@ async def running(
     registry = registry or load_registry(settings.assets.dir, strict=settings.assets.strict)
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(make_store(settings))
-        rt = Runtime(settings, registry, store, fleet=Fleet(settings.mavlink.offline_after_s))
+        audit = await asyncio.to_thread(open_audit, settings)
+        stack.callback(audit.close)
+        record_start(audit, settings)
+        rt = Runtime(settings, registry, store, audit, fleet=Fleet(settings.mavlink.offline_after_s))
         rt.health.set("store", "up", store.name)
         spool = Spool(Path(settings.spool.path), settings.spool.max_bytes, settings.spool.segment_bytes)
         writer = Writer(store, rt.metrics, rt.health, spool)

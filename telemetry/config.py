@@ -153,6 +153,12 @@ class TokenConfig(_Section):
     token: str = ""  # plain: demo and tests only, refused by production_problems
     token_sha256: str = ""  # the stored form: `telemetry hash-token` prints one
     role: Role = "viewer"
+    user: str = Field("", max_length=64, pattern=r"^[^\x00-\x1f\x7f]*$")  # recorded; default: role
+
+    @property
+    def user_name(self) -> str:
+        """The person every action of this token is recorded for (the role when not given)."""
+        return self.user or self.role
 
     @field_validator("token_sha256")
     @classmethod
@@ -181,6 +187,20 @@ class ApiConfig(_Section):
     rate_burst: int = Field(200, ge=1)  # requests a client may make at once before the rate applies
 
 
+class AuditConfig(_Section):
+    """The hash-chained audit log (docs/audit.md); empty paths lie beside the store."""
+
+    path: str = ""  # default: <store.path>/audit/audit.jsonl
+    key_file: str = ""  # default: <store.path>/audit.key (Ed25519, made at first start, mode 0600)
+    checkpoint_every: int = Field(100, ge=1, le=1_000_000)
+
+    def log_path(self, store_path: str) -> Path:
+        return Path(self.path or f"{store_path}/audit/audit.jsonl")
+
+    def key_path(self, store_path: str) -> Path:
+        return Path(self.key_file or f"{store_path}/audit.key")
+
+
 class AssetsConfig(_Section):
     dir: str = "assets"
     strict: bool = False
@@ -204,6 +224,7 @@ class Settings(BaseSettings):
     sanitation: SanitationConfig = SanitationConfig()
     alerts: AlertsConfig = AlertsConfig()
     api: ApiConfig = ApiConfig()
+    audit: AuditConfig = AuditConfig()
     assets: AssetsConfig = AssetsConfig()
     airspace: AirspaceConfig = AirspaceConfig()
     drones: DronesConfig = DronesConfig()

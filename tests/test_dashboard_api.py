@@ -54,9 +54,9 @@ def test_the_page_and_its_assets_need_nothing_from_the_internet(client: TestClie
     ("role", "permissions"),
     [
         ("viewer", ["read"]),
-        ("manager", ["ack", "read"]),
+        ("manager", ["ack", "audit", "read"]),
         ("pilot", ["missions", "read"]),
-        ("admin", ["ack", "admin", "missions", "read"]),
+        ("admin", ["ack", "admin", "audit", "missions", "read"]),
     ],
 )
 def test_me_tells_the_page_what_the_role_may_do(

@@ -120,7 +120,7 @@ def test_a_manager_acknowledges_an_alert(page: Page, demo: str) -> None:
     expect(item).to_be_visible(timeout=45_000)
     alert_id = item.get_attribute("data-id")
     page.locator(f'#alerts li[data-id="{alert_id}"] button.ack').click()
-    expect(page.locator(f'#alerts li[data-id="{alert_id}"] .acked')).to_contain_text("manager:")
+    expect(page.locator(f'#alerts li[data-id="{alert_id}"] .acked')).to_contain_text("demo-manager")
     r = httpx.get(f"{demo}/api/v1/alerts?state=all", headers={"Authorization": "Bearer demo-viewer"})
     acked = {a["id"]: a["acknowledged_by"] for a in r.json()["items"]}
     assert acked[alert_id] is not None

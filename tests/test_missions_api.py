@@ -161,7 +161,7 @@ def test_upload_verify_approve_start_and_follow(mosquitto: Mosquitto, tmp_path: 
             kinds = [e["event"] for e in events()]
             assert "uploaded" in kinds
             assert "started" in kinds
-            assert any("by pilot:" in (e["detail"] or "") for e in events())
+            assert any((e["detail"] or "") == "by pilot" for e in events())  # the user (here the role)
     finally:
         sim.stop()
 
