@@ -13,6 +13,8 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from api.auth import Pilot, Reader
 from api.errors import ApiError, error_responses
+from api.mission_store import save
+from api.params import day_bounds
 from api.runtime import runtime_of
 from drones.collector import SessionBusyError
 from drones.dialects import dialect
@@ -128,6 +130,7 @@ async def plan_mission(
     except (ValueError, KeyError, MissionFormatError) as exc:
         raise ApiError(400, str(exc)) from exc
     mission.log.append({"user": user.name, "action": "plan"})
+    await save(rt.submit, mission)
     rt.audit.record(
         user.name, "mission_plan", mission.id, {"type": mission.type, "items": len(mission.items)}
     )
@@ -135,6 +138,28 @@ async def plan_mission(
         "mission %s planned by %s (%s, %d items)", mission.id, user.name, mission.type, len(mission.items)
     )
     return mission.to_json()
+
+
+@router.get("/missions", responses=error_responses(400))
+async def list_missions(
+    request: Request,
+    user: Reader,
+    state: str | None = None,
+    drone: int | None = None,
+    date: str | None = None,
+) -> list[dict[str, Any]]:
+    """Every mission (restored from the store at start-up), newest first; ``date`` is the local
+    day (site time zone) it was planned on."""
+    rt = runtime_of(request)
+    bounds = day_bounds(date, rt.settings.site.timezone) if date is not None else None
+    missions = list(rt.missions.missions.values()) if rt.missions is not None else []
+    return [
+        m.to_json()
+        for m in sorted(missions, key=lambda m: (m.planned_at_ms, m.id), reverse=True)
+        if (state is None or m.state == state)
+        and (drone is None or m.drone == drone)
+        and (bounds is None or bounds[0] <= m.planned_at_ms < bounds[1])
+    ]
 
 
 @router.get("/missions/{mission_id}.plan", responses=error_responses(404))
@@ -168,6 +193,7 @@ async def approve(request: Request, user: Pilot, mission_id: str, body: Approval
     planner = runtime_of(request).missions
     assert planner is not None
     m = planner.approve(mission_id, body.approval_id, user.name)
+    await save(runtime_of(request).submit, m)
     log.info("mission %s: approval %s recorded by %s", m.id, body.approval_id, user.name)
     runtime_of(request).audit.record(user.name, "mission_approval", m.id, {"approval_id": body.approval_id})
     return m.to_json()
@@ -238,7 +264,9 @@ async def upload_mission(
     verified = result.verified
     m.drone = body.drone
     m.state = "verified" if verified else "failed"
+    m.vehicle_offset = vehicle.offset
     m.log.append({"user": user.name, "action": "upload", "drone": body.drone, "ok": verified})
+    await save(rt.submit, m)
     rt.audit.record(
         user.name, "mission_upload", m.id, {"drone": body.drone, "ok": verified, "error": result.error}
     )
@@ -283,5 +311,6 @@ async def start_mission(request: Request, user: Pilot, mission_id: str) -> dict[
     rt.fleet.set_mission(
         m.drone, MissionProgress(m.id, 0, len(m.items), "running", vehicle.offset, last_nav(m.items))
     )
+    await save(rt.submit, m)
     await _event(request, m, m.drone, "started", f"by {user.name}")
     return m.to_json()

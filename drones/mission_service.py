@@ -6,6 +6,7 @@ from __future__ import annotations
 import itertools
 import json
 import math
+import re
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -50,6 +51,10 @@ class Mission:
     log: list[dict[str, Any]] = field(default_factory=list)
     home_amsl_m: float = 0.0  # the ground at home, AMSL (DEM, else the imported plan's, else 0)
     fence: list[FencePolygon] = field(default_factory=list)  # exclusion polygons, (lat, lon) vertices
+    planned_at_ms: int = 0
+    approved_by: str | None = None
+    approved_at_ms: int | None = None
+    vehicle_offset: int = 0  # the vehicle's seq of item 0 once uploaded (its dialect's offset)
 
     def waypoints(self) -> list[dict[str, Any]]:
         return [
@@ -83,6 +88,9 @@ class Mission:
             "type": self.type,
             "state": self.state,
             "approval_id": self.approval_id,
+            "approved_by": self.approved_by,
+            "approved_at_ms": self.approved_at_ms,
+            "planned_at_ms": self.planned_at_ms,
             "drone": self.drone,
             "waypoints": self.waypoints(),
             "checks": {
@@ -216,8 +224,9 @@ class MissionPlanner:
             items, terrain, self.zones, home2, self._airspace.max_true_height_m, speed, self._battery
         )
         fence = merge(imported_fence, fence_polygons(items, home2, self.zones))
-        mission = Mission(f"m{next(self._ids)}-{int(time.time())}", kind, items, checks, home2, speed,
-                          home_amsl_m=home_amsl, fence=fence)  # fmt: skip
+        now = time.time()
+        mission = Mission(f"m{next(self._ids)}-{int(now)}", kind, items, checks, home2, speed,
+                          home_amsl_m=home_amsl, fence=fence, planned_at_ms=int(now * 1000))  # fmt: skip
         self.missions[mission.id] = mission
         return mission
 
@@ -234,5 +243,15 @@ class MissionPlanner:
     def approve(self, mission_id: str, approval_id: str, user: str) -> Mission:
         m = self.missions[mission_id]
         m.approval_id = approval_id
+        m.approved_by = user
+        m.approved_at_ms = int(time.time() * 1000)
         m.log.append({"at": time.time(), "user": user, "action": "approval", "approval_id": approval_id})
         return m
+
+    def restore(self, missions: list[Mission]) -> None:
+        """Missions read back from the store; ids continue after the highest one restored, so
+        that none is given twice (drones/mission_store.py)."""
+        for m in missions:
+            self.missions[m.id] = m
+        numbers = [int(n.group(1)) for m in missions if (n := re.match(r"m(\d+)-", m.id))]
+        self._ids = itertools.count(max(numbers, default=0) + 1)

@@ -1,0 +1,62 @@
+"""Missions kept in the store (docs/missions.md): every change is written through the pipeline
+as a ``mission`` point, and answered only once durable; at start-up the planner is restored
+from the store, and a running mission is followed again until it is done."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+from drones import mission_store
+from drones.fleet import Fleet
+from drones.mission_service import Mission, MissionPlanner
+from telemetry.derivation import Submit
+from telemetry.instants import now_ms
+from telemetry.ports import Envelope, Store
+from telemetry.records import Decoded
+
+log = logging.getLogger("drones.missions")
+DURABLE_TIMEOUT_S = 10.0
+FOLLOW_EVERY_S = 0.5
+_STAMPS = mission_store.Stamps()
+
+
+async def restore(planner: MissionPlanner, store: Store) -> list[Mission]:
+    missions = mission_store.restore(await store.latest(mission_store.MEASUREMENT))
+    planner.restore(missions)
+    if missions:
+        log.info("%d missions restored from the store", len(missions))
+    return missions
+
+
+async def save(submit: Submit | None, m: Mission) -> None:
+    """Write the mission's current form and wait until it is durable (a kill -9 right after the
+    answer loses nothing)."""
+    if submit is None:
+        return
+    loop = asyncio.get_running_loop()
+    written = loop.create_future()
+
+    def durable() -> None:
+        if not written.done():
+            written.set_result(None)
+
+    def ack() -> None:
+        loop.call_soon_threadsafe(durable)
+
+    record = _STAMPS.record(m, now_ms())
+    await submit(Envelope("missions", Decoded(records=(record,)), ack))
+    try:
+        await asyncio.wait_for(written, DURABLE_TIMEOUT_S)
+    except TimeoutError:
+        log.warning("mission %s: not durable after %.0f s (the spool keeps it)", m.id, DURABLE_TIMEOUT_S)
+
+
+async def follow_forever(planner: MissionPlanner, fleet: Fleet, submit: Submit) -> None:
+    """Give a running mission's progress back to its drone once heard, and store the state its
+    progress reaches (running → done)."""
+    while True:
+        for m in mission_store.follow(planner.missions, fleet):
+            log.info("mission %s on drone %s: %s", m.id, m.drone, m.state)
+            await save(submit, m)
+        await asyncio.sleep(FOLLOW_EVERY_S)
