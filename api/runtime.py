@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
+from api import mission_store
 from api.audit import open_audit, record_start
 from api.stores import make_store
 from api.worker_pool import WorkerPool
@@ -122,6 +123,7 @@ async def running(
         rt.missions = MissionPlanner(
             settings.airspace, registry.source or settings.assets.dir, drones.types[drones.default_type]
         )
+        restored = await mission_store.restore(rt.missions, store)
         pipeline = Pipeline(writer, rt.metrics, rt.health, settings.pipeline, observers=observers)
         pipeline.bind(asyncio.get_running_loop())
         mqtt_sink, mqtt_metrics = pipeline, rt.metrics
@@ -153,6 +155,12 @@ async def running(
                 mqtt_cfg, registry, settings.site.district, mqtt_sink, mqtt_metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
+            for m in restored:  # its events stay tagged with it; its progress returns when heard
+                if m.state == "running" and m.drone is not None:
+                    rt.mavlink.missions[m.drone] = m.id
+            follower = tasks.create_task(
+                mission_store.follow_forever(rt.missions, rt.fleet, pipeline.submit), name="missions"
+            )
             announcer.publish_to = collector.publish
             async with collector, rt.mavlink:
                 try:
@@ -161,6 +169,7 @@ async def running(
                     # Alerts still in flight are derived again from the store at the next start.
                     for task in derivations:
                         task.cancel()
+                    follower.cancel()
                     if pool is not None:
                         supervisor.cancel()
                         pool.terminate()  # the workers drain meanwhile; joined on the way out

@@ -5,51 +5,11 @@ Each record knows its stored form (:class:`Point`, CONTRACT §4). Units are in t
 
 from __future__ import annotations
 
-from collections.abc import Mapping
 from dataclasses import dataclass, field
-from functools import lru_cache
 
-FieldValue = float | int | str | bool
-
-
-@dataclass(frozen=True, slots=True)
-class Point:
-    """One stored point: measurement, tags (sorted), fields and a UTC time in milliseconds.
-
-    Two points with the same measurement, tags and time are the same point (idempotent storage).
-    """
-
-    measurement: str
-    tags: tuple[tuple[str, str], ...]
-    fields: tuple[tuple[str, FieldValue], ...]
-    time_ms: int
-
-    @staticmethod
-    def make(
-        measurement: str,
-        tags: Mapping[str, str | None],
-        fields: Mapping[str, FieldValue | None],
-        time_ms: int,
-    ) -> Point:
-        """Build a point, leaving out tags and fields that are ``None``."""
-        return Point(
-            measurement,
-            tuple(sorted((k, v) for k, v in tags.items() if v is not None)),
-            tuple((k, v) for k, v in fields.items() if v is not None),
-            time_ms,
-        )
-
-    def tag(self, name: str) -> str | None:
-        return next((v for k, v in self.tags if k == name), None)
-
-    def field(self, name: str) -> FieldValue | None:
-        return next((v for k, v in self.fields if k == name), None)
-
-
-@lru_cache(maxsize=65536)
-def tags_of(*pairs: tuple[str, str | None]) -> tuple[tuple[str, str], ...]:
-    """Sorted tags without the missing ones; cached, since a device's tags rarely change."""
-    return tuple(sorted((k, v) for k, v in pairs if v is not None))
+from telemetry.points import FieldValue as FieldValue  # noqa: PLC0414 - re-exported
+from telemetry.points import Point as Point  # noqa: PLC0414 - re-exported
+from telemetry.points import tags_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -239,6 +199,37 @@ class MissionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class MissionRecord:
+    """A planned mission as it stands after a change (extension measurement ``mission``): its
+    JSON document (items, checks, home, fence, speed, type) and its state, drone and approval.
+    The newest point of a mission is its current form (drones/mission_store.py)."""
+
+    mission: str
+    time_ms: int
+    document: str
+    state: str
+    drone: int | None = None
+    approval_id: str | None = None
+    approved_by: str | None = None
+    approved_at_ms: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "mission",
+            {"mission": self.mission},
+            {
+                "document": self.document,
+                "state": self.state,
+                "drone": self.drone,
+                "approval_id": self.approval_id,
+                "approved_by": self.approved_by,
+                "approved_at_ms": self.approved_at_ms,
+            },
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class FloodAlert:
     """A change of a gauge's flood state (CONTRACT §4 ``flood_alert``): its level, and (extension)
     when that level began, whether the gauge is offline or has a sensor fault, and the ids of
@@ -292,6 +283,39 @@ class AlertAck:
 
 
 @dataclass(frozen=True, slots=True)
+class AlertChange:
+    """An alert raised, escalated or cleared (extension measurement ``alert``), for the kinds not
+    stored with their derivation's own records; ``since_ms``: since when its condition holds."""
+
+    alert: str
+    kind: str
+    subject: str
+    level: str
+    state: str  # active | cleared
+    reason: str
+    raised_at_ms: int
+    time_ms: int
+    cleared_at_ms: int | None = None
+    since_ms: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "alert",
+            {"alert": self.alert, "kind": self.kind},
+            {
+                "subject": self.subject,
+                "level": self.level,
+                "state": self.state,
+                "reason": self.reason,
+                "raised_at_ms": self.raised_at_ms,
+                "cleared_at_ms": self.cleared_at_ms,
+                "since_ms": self.since_ms,
+            },
+            self.time_ms,
+        )
+
+
+@dataclass(frozen=True, slots=True)
 class RouteCompliance:
     """A vehicle's compliance on a route for a day (CONTRACT §4 ``route_compliance``); with
     ``segment`` set, that segment's passes."""
@@ -332,7 +356,9 @@ Record = (
     | VehicleFix
     | DroneState
     | MissionEvent
+    | MissionRecord
     | FloodAlert
     | AlertAck
+    | AlertChange
     | RouteCompliance
 )

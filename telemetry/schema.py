@@ -118,7 +118,32 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                 ("drone", "mission"),
                 {"event": "str", "seq": "int", "detail": "str"},
             ),
+            _m(  # extension: a mission's current document and state (newest point per mission)
+                "mission",
+                ("mission",),
+                {
+                    "document": "str",
+                    "state": "str",
+                    "drone": "int",
+                    "approval_id": "str",
+                    "approved_by": "str",
+                    "approved_at_ms": "int",
+                },
+            ),
             _m("alert_ack", ("alert", "kind"), {"by": "str"}),  # extension: who acknowledged an alert
+            _m(  # extension: an alert raised, escalated or cleared (the kinds without their own record)
+                "alert",
+                ("alert", "kind"),
+                {
+                    "subject": "str",
+                    "level": "str",
+                    "state": "str",
+                    "reason": "str",
+                    "raised_at_ms": "int",
+                    "cleared_at_ms": "int",
+                    "since_ms": "int",
+                },
+            ),
         )
     }
 )

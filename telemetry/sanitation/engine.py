@@ -12,9 +12,10 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from telemetry.alerts.book import AlertBook
+from telemetry.alerts.book import Alert, AlertBook
+from telemetry.alerts.durable import change_of
 from telemetry.derivation import Notice
-from telemetry.records import VehicleFix
+from telemetry.records import AlertChange, VehicleFix
 from telemetry.sanitation.corridors import Route, to_metric
 from telemetry.sanitation.depots import Depot, in_any
 from telemetry.sanitation.windows import in_service, local_minutes
@@ -25,6 +26,14 @@ class _Live:
     off_since_ms: int | None = None
     over_since_ms: int | None = None
     level: str = "ok"
+
+
+@dataclass(frozen=True, slots=True)
+class LiveChange:
+    """A vehicle's alert opened, changed or cleared: what to announce and what to store."""
+
+    notice: Notice
+    record: AlertChange
 
 
 class LiveRoutes:
@@ -50,8 +59,25 @@ class LiveRoutes:
                 self._of_vehicle.setdefault(v, []).append(r)
         self._live: dict[str, _Live] = {}
 
+    def restore(self, alert: Alert, since_ms: int | None) -> None:
+        """An active alert known from the store (decision 85): its level, and since when its
+        condition holds, so a vehicle still off route is not alerted again."""
+        self.book.restore(alert)
+        since = since_ms if since_ms is not None else alert.raised_at_ms - self._after_ms
+        live = self._live[alert.subject] = _Live(level=alert.level)
+        if alert.level == "off_route":
+            live.off_since_ms = since
+        else:
+            live.over_since_ms = since
+
     def observe(self, fix: VehicleFix) -> Notice | None:
         """One fix; a notice when the vehicle's alert opens, changes or clears."""
+        change = self.change(fix)
+        return change.notice if change is not None else None
+
+    def change(self, fix: VehicleFix) -> LiveChange | None:
+        """One fix; the notice and the stored record when the vehicle's alert opens, changes or
+        clears."""
         routes = self._of_vehicle.get(fix.vehicle)
         if routes is None:
             return None
@@ -98,4 +124,8 @@ class LiveRoutes:
         payload = {"vehicle": fix.vehicle, "level": shown, "reason": alert.reason, "since": fix.time_ms,
                    "alert_id": alert.id, "lat": fix.lat, "lon": fix.lon}  # fmt: skip
         # MQTT only, as before the re-laid house: no webhook kind for sanitation yet
-        return Notice(f"alert/sanitation/{fix.vehicle}", None, shown, payload)
+        since = live.off_since_ms if level == "off_route" else live.over_since_ms
+        return LiveChange(
+            Notice(f"alert/sanitation/{fix.vehicle}", None, shown, payload),
+            change_of(alert, fix.time_ms, since),
+        )

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 
 from telemetry.alerts.book import AlertBook
+from telemetry.alerts.durable import active_alerts
 from telemetry.config import SanitationConfig
 from telemetry.derivation import NOTHING, Derived, Submit
 from telemetry.ports import Envelope, Store
@@ -80,16 +81,21 @@ class SanitationService:
         return out
 
     async def restore(self, store: Store, now_ms: int) -> None:
-        """Nothing is restored: a live off-route or overspeed timer starts again with new fixes."""
+        """Each vehicle's active live alert from its last ``alert`` point (decision 85), with its
+        id, raise time, acknowledgement and since when the vehicle is off route or too fast."""
+        for stored in await active_alerts(store, ("sanitation",)):
+            self.live.restore(stored.alert, stored.since_ms)
 
     def observe(self, messages: Sequence[tuple[Record, ...]], now_ms: int) -> Derived:
-        notices = [
-            notice
+        changes = [
+            change
             for records in messages
             for r in records
-            if isinstance(r, VehicleFix) and (notice := self.live.observe(r)) is not None
+            if isinstance(r, VehicleFix) and (change := self.live.change(r)) is not None
         ]
-        return Derived(notices=tuple(notices)) if notices else NOTHING
+        if not changes:
+            return NOTHING
+        return Derived(tuple(c.record for c in changes), tuple(c.notice for c in changes))
 
     def tick(self, now_ms: int) -> Derived:
         return NOTHING

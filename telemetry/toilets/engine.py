@@ -135,6 +135,17 @@ class ToiletEngine:
         and are judged."""
         self._observed_from_ms = min(self._observed_from_ms, time_ms)
 
+    def warm(self, readings: tuple[ToiletReading, ...]) -> None:
+        """Stored readings of the last day: totals and entries only, no alert rule runs."""
+        for r in readings:
+            t = self._toilet(r.toilet)
+            entries = r.entries
+            if r.total is not None:
+                derived = self._add_total(t, r, [])
+                entries = entries if entries is not None else derived
+            if entries is not None:
+                self._add_entries(t, r.time_ms, entries)
+
     # --- observing -------------------------------------------------------------------------
     def observe(self, records: tuple[Record, ...], now_ms: int) -> tuple[list[Record], list[ToiletChange]]:
         """Returns the derived records to store and the alert changes of one message."""

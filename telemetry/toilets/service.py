@@ -16,6 +16,7 @@ from pathlib import Path
 from zoneinfo import ZoneInfo
 
 from telemetry.alerts.book import Alert, AlertBook
+from telemetry.alerts.durable import active_alerts, change_of, restore_acks
 from telemetry.assets import Registry
 from telemetry.config import SiteConfig, ToiletsConfig
 from telemetry.derivation import NOTHING, Derived
@@ -26,6 +27,8 @@ from telemetry.records import Record, ToiletReading
 from telemetry.toilets.engine import ToiletChange, ToiletEngine
 from telemetry.toilets.rules import ALL_DAY, DAY_MS, Hours, ToiletInfo, day_span_ms, local_day, parse_hours
 
+DURABLE_KINDS = ("toilet_air", "toilet_surge")
+"""Kinds restored from ``alert`` points; overdue, silent and daily come back from ``toilet_event``."""
 LOOKBACK_DAYS = 7  # stored toilet data this far before yesterday: yesterday was watched, judge it
 
 
@@ -80,7 +83,8 @@ class ToiletService:
     async def restore(self, store: Store, now_ms: int) -> None:
         """Cleanings (the last, and those of yesterday and today), an overdue state not yet
         cleaned, the entries since, the last totals, the last report, an active silent or
-        daily-minimum alert, and whether yesterday was watched (so it is judged)."""
+        daily-minimum alert, an active air or surge alert (``alert`` points), the acknowledgements
+        of them all, and whether yesterday was watched (so it is judged)."""
         latest: dict[tuple[str, str], int] = {}
         for v in await store.latest("toilet_event"):
             key = (v.device, dict(v.tags).get("type", ""))
@@ -114,6 +118,9 @@ class ToiletService:
                 reason = f"daily minimum of cleanings missed on {yesterday}"
                 alert = _active("toilet_daily", toilet, "missed", reason, missed)
                 self.engine.restore_alert(alert, missed_day=yesterday)
+        for stored in await active_alerts(store, DURABLE_KINDS):  # decision 85
+            self.engine.restore_alert(stored.alert)
+        await restore_acks(store, self.engine.book)  # overdue, silent and daily too
 
     async def _any_before(self, store: Store, before_ms: int) -> bool:
         start = before_ms - LOOKBACK_DAYS * DAY_MS
@@ -141,7 +148,7 @@ class ToiletService:
             )
             for r in await store.query_series(query)
         )
-        self.engine.observe(warm, now_ms)  # no alert from the past: its changes are dropped
+        self.engine.warm(warm)  # the counts only: alerts come back from the store (decision 85)
 
     def observe(self, messages: Sequence[tuple[Record, ...]], now_ms: int) -> Derived:
         records: list[Record] = []
@@ -164,4 +171,5 @@ def _active(kind: str, toilet: str, level: str, reason: str, time_ms: int) -> Al
 def _derived(records: list[Record], changes: list[ToiletChange]) -> Derived:
     if not records and not changes:
         return NOTHING
-    return Derived(tuple(records), tuple(c.notice() for c in changes))
+    stored = tuple(change_of(c.alert, c.time_ms) for c in changes)  # every kind: decision 85
+    return Derived((*records, *stored), tuple(c.notice() for c in changes))
