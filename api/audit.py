@@ -15,6 +15,7 @@ from fastapi import Request
 from telemetry.audit.chain import canonical
 from telemetry.audit.log import SERVICE, AuditLog
 from telemetry.config import Settings
+from telemetry.derivation import Announcer, Notice
 
 AUTH_WINDOW_S = 60.0
 MAX_SOURCES = 10_000
@@ -82,3 +83,18 @@ def auth_failed(request: Request, reason: str) -> None:
     failures: AuthFailures | None = getattr(request.app.state, "auth_failures", None)
     if failures is not None:
         failures.failed(request.client.host if request.client else "unknown", reason)
+
+
+class AuditedAnnouncer:
+    """Every alert transition a derivation announces is also an audit record (actor ``service``,
+    action ``alert``, the topic as subject, the payload as data), before it goes out."""
+
+    def __init__(self, inner: Announcer, audit: AuditLog) -> None:
+        self._inner, self._audit = inner, audit
+
+    def publish(self, notice: Notice) -> None:
+        self._audit.record(SERVICE, "alert", notice.topic, dict(notice.payload))
+        self._inner.publish(notice)
+
+    async def post(self, notice: Notice) -> None:
+        await self._inner.post(notice)

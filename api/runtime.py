@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 from fastapi import Request
 
 from api import mission_store
-from api.audit import open_audit, record_start
+from api.audit import AuditedAnnouncer, open_audit, record_start
 from api.stores import make_store
 from api.worker_pool import WorkerPool
 from drones.collector import MavlinkCollector
@@ -115,7 +115,8 @@ async def running(
         webhooks = Webhooks(settings.alerts, rt.metrics)
         stack.push_async_callback(webhooks.close)
         announcer = MqttAnnouncer(settings.mqtt.root, webhooks)
-        runners = [DerivationRunner(d, announcer) for d in _derivations(rt)]
+        audited = AuditedAnnouncer(announcer, audit)  # every alert transition is in the audit log
+        runners = [DerivationRunner(d, audited) for d in _derivations(rt)]
         for runner in runners:
             await runner.derivation.restore(store, now_ms())
         observers = [runner.observe for runner in runners]

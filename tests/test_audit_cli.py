@@ -232,3 +232,16 @@ def test_a_line_that_is_not_json_is_named(exported: Path, capsys: pytest.Capture
     code, out = verify(tampered(exported, rows), capsys)
     assert code == 1
     assert "line 5: not a record" in out
+
+
+@pytest.mark.integration
+def test_every_alert_transition_is_recorded(client: TestClient, mosquitto: Mosquitto) -> None:
+    import time
+
+    from tests.mqtt_util import publish_all
+
+    now = int(time.time() * 1000)
+    publish_all(mosquitto.url, [("city/haishu/gauge/G09/telemetry", {"ts": now, "depth_cm": 35.0})])
+    wait_until(lambda: audit(client, action="alert"), 15, "an alert record")
+    (red,) = [r for r in audit(client, action="alert") if r["subject"] == "alert/flood/G09"]
+    assert (red["actor"], red["data"]["level"], red["data"]["gauge"]) == ("service", "red", "G09")
