@@ -19,6 +19,7 @@ from api.routes_dashboard import router as dashboard_router
 from api.routes_data import router as data_router
 from api.routes_drones import router as drones_router
 from api.routes_events import router as events_router
+from api.routes_flights import router as flights_router
 from api.routes_health import router as health_router
 from api.routes_missions import router as missions_router
 from api.routes_sanitation import router as sanitation_router
@@ -48,7 +49,8 @@ def create_app(settings: Settings, *, registry: Registry | None = None, workers:
     install_error_handlers(app)
     app.include_router(health_router)
     for router in (data_router, drones_router, alerts_router, toilets_router, sanitation_router,
-                   missions_router, events_router, dashboard_router, audit_router):  # fmt: skip
+                   flights_router, missions_router,  # {id}.tlog before missions' /missions/{id}
+                   events_router, dashboard_router, audit_router):  # fmt: skip
         app.include_router(router, responses=API_ERRORS)
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     return app

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections.abc import Awaitable, Callable
 
 from drones import mission_store
 from drones.fleet import Fleet
@@ -52,11 +53,22 @@ async def save(submit: Submit | None, m: Mission) -> None:
         log.warning("mission %s: not durable after %.0f s (the spool keeps it)", m.id, DURABLE_TIMEOUT_S)
 
 
-async def follow_forever(planner: MissionPlanner, fleet: Fleet, submit: Submit) -> None:
+async def follow_forever(
+    planner: MissionPlanner,
+    fleet: Fleet,
+    submit: Submit,
+    changed: Callable[[Mission], Awaitable[None]] | None = None,
+    tick: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Give a running mission's progress back to its drone once heard, and store the state its
-    progress reaches (running → done)."""
+    progress reaches (running → done); ``changed`` is told of each such mission after it is
+    stored, and ``tick`` called at every round."""
     while True:
         for m in mission_store.follow(planner.missions, fleet):
             log.info("mission %s on drone %s: %s", m.id, m.drone, m.state)
             await save(submit, m)
+            if changed is not None:
+                await changed(m)
+        if tick is not None:
+            await tick()
         await asyncio.sleep(FOLLOW_EVERY_S)

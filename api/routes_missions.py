@@ -11,6 +11,7 @@ from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
 
+from api import flight_logs
 from api.auth import Pilot, Reader
 from api.errors import ApiError, error_responses
 from api.mission_store import save
@@ -250,6 +251,7 @@ async def upload_mission(
         raise ApiError(409, problem)
     session = _session(request, body.drone)
     log.info("mission %s: upload to drone %d (%s) by %s", m.id, body.drone, vehicle.name, user.name)
+    await flight_logs.start(rt.flights, rt.audit, body.drone, m.id)  # evidence: upload to landing
     try:
         home = await asyncio.to_thread(
             vehicle_home, session, body.drone, lambda: _known_home(request, body.drone)
@@ -270,6 +272,8 @@ async def upload_mission(
     rt.audit.record(
         user.name, "mission_upload", m.id, {"drone": body.drone, "ok": verified, "error": result.error}
     )
+    if not verified:
+        await flight_logs.finish(rt.flights, rt.audit, body.drone, m.id)
     progress = MissionProgress(m.id, 0, len(m.items), m.state, vehicle.offset, last_nav(m.items))
     rt.fleet.set_mission(body.drone, progress)
     await _event(request, m, body.drone, "uploaded" if verified else "upload_failed", f"by {user.name}")

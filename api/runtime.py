@@ -15,13 +15,14 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
-from api import mission_store
+from api import flight_logs, mission_store
 from api.audit import AuditedAnnouncer, open_audit, record_start
 from api.stores import make_store
 from api.worker_pool import WorkerPool
 from drones.collector import MavlinkCollector
 from drones.fleet import Fleet
-from drones.mission_service import MissionPlanner
+from drones.flight_log import FlightRecorder
+from drones.mission_service import Mission, MissionPlanner
 from sensors.broker import EmbeddedBroker
 from sensors.mqtt_collector import MqttCollector
 from telemetry.alerts.announce import MqttAnnouncer
@@ -61,6 +62,7 @@ class Runtime:
     sanitation: SanitationService | None = None
     submit: Submit | None = None
     missions: MissionPlanner | None = None
+    flights: FlightRecorder | None = None  # each mission's .tlog (api/flight_logs.py)
 
 
 def _utc_offset_min(timezone: str) -> int:
@@ -156,17 +158,33 @@ async def running(
                 mqtt_cfg, registry, settings.site.district, mqtt_sink, mqtt_metrics, rt.health
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
+            rt.flights = FlightRecorder(
+                settings.mavlink.flight_log_path(settings.store.path), settings.mavlink.flight_log_max_s
+            )
+            rt.mavlink.flights = rt.flights
+            recorder = rt.flights
+
+            async def landed(m: Mission) -> None:  # done: the flight's evidence is complete
+                if m.state != "running" and m.drone is not None:
+                    await flight_logs.finish(recorder, audit, m.drone, m.id)
+
+            async def expire() -> None:
+                await flight_logs.finish_expired(recorder, audit)
+
             for m in restored:  # its events stay tagged with it; its progress returns when heard
                 if m.state == "running" and m.drone is not None:
                     rt.mavlink.missions[m.drone] = m.id
             follower = tasks.create_task(
-                mission_store.follow_forever(rt.missions, rt.fleet, pipeline.submit), name="missions"
+                mission_store.follow_forever(rt.missions, rt.fleet, pipeline.submit, landed, expire),
+                name="missions",
             )
             announcer.publish_to = collector.publish
             async with collector, rt.mavlink:
                 try:
                     yield rt
                 finally:
+                    for flight in await asyncio.to_thread(recorder.close):  # what was heard is kept
+                        flight_logs.audited(audit, flight)
                     # Alerts still in flight are derived again from the store at the next start.
                     for task in derivations:
                         task.cancel()

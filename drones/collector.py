@@ -9,11 +9,13 @@ from __future__ import annotations
 import logging
 import queue
 import threading
+import time
 from types import TracebackType
 from typing import Any, Self
 
 from drones.convert import StreamFilter, convert, dead_letter
 from drones.fleet import Fleet
+from drones.flight_log import FlightRecorder
 from drones.mavlink import mavutil
 from drones.upload import QueueSession
 from telemetry.config import MavlinkConfig
@@ -66,6 +68,7 @@ class MavlinkCollector:
         self._inboxes: dict[int, queue.Queue[Any]] = {}  # system id → a ground-station session's inbox
         self._send_locks: dict[str, threading.Lock] = {}
         self._filter = StreamFilter()  # one per collector: links of one vehicle share it
+        self.flights: FlightRecorder | None = None  # each mission's packets, as a .tlog
 
     async def __aenter__(self) -> Self:
         for url in self._cfg.endpoints:
@@ -156,6 +159,8 @@ class MavlinkCollector:
                 self._metrics.mavlink_bad.inc()
                 continue
             sysid = msg.get_srcSystem()
+            if self.flights is not None:
+                self.flights.write(sysid, bytes(msg.get_msgbuf()), time.time_ns() // 1000)
             if kind in _SESSION_MESSAGES:
                 with self._links_lock:
                     inbox = self._inboxes.get(sysid)

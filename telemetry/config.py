@@ -90,6 +90,11 @@ class MavlinkConfig(_Section):
     endpoints: list[str] = Field(default_factory=lambda: ["udpin:0.0.0.0:14550"])
     signing_key: str = ""
     offline_after_s: float = Field(5.0, gt=0)  # extension: no heartbeat for this long → offline
+    flight_log_dir: str = ""  # each mission's .tlog (docs/missions.md); default <store.path>/flights
+    flight_log_max_s: float = Field(7200.0, gt=0)  # a recording is finished after this long at most
+
+    def flight_log_path(self, store_path: str) -> Path:
+        return Path(self.flight_log_dir or f"{store_path}/flights")
 
     @field_validator("signing_key")
     @classmethod
