@@ -7,6 +7,7 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from tests.clock import Clock
 from tests.servers import Influxd, Mosquitto
 
 # CI explores the same examples every run (a landing must not depend on luck); developers' runs
@@ -42,3 +43,15 @@ def influxd(tmp_path: Path) -> Iterator[Influxd]:
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture
+def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
+    """The derivations' and the toilet routes' clock, at 2026-11-24 10:00 in Ningbo (a day window
+    of R01, toilets open); tests move it with ``clock.ms``."""
+    from tests.test_toilet_rules import at
+
+    c = Clock(at(0, "10:00"))
+    for target in ("telemetry.derivation.now_ms", "api.runtime.now_ms", "api.routes_toilets.now_ms"):
+        monkeypatch.setattr(target, c)
+    return c

@@ -21,6 +21,7 @@ from telemetry.config import Settings, ToiletsConfig, load_settings
 from telemetry.records import AlertAck, AlertChange, ToiletEvent, ToiletReading
 from telemetry.sanitation.rules import Fixes
 from telemetry.toilets.service import ToiletService
+from tests.clock import Clock
 from tests.mqtt_util import Subscriber, publish_all, wait_until
 from tests.servers import Mosquitto
 from tests.test_toilet_rules import at
@@ -33,22 +34,6 @@ ASIDE = (121.5205, 29.8800)  # about 600 m north of R01, no depot
 ON_R01 = (121.5200, 29.87445)
 AIR = f"{ROOT}/alert/toilet/T03/air"
 OFF = f"{ROOT}/alert/sanitation/SW001"
-
-
-class Clock:
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def __call__(self) -> int:
-        return self.ms
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock(at(0, "10:00"))  # 2026-11-24 10:00 in Ningbo: R01's day window, toilets open
-    for target in ("telemetry.derivation.now_ms", "api.runtime.now_ms", "api.routes_toilets.now_ms"):
-        monkeypatch.setattr(target, c)
-    return c
 
 
 @pytest.fixture

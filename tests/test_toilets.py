@@ -21,6 +21,7 @@ from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import Settings, ToiletsConfig, load_settings
 from telemetry.records import ToiletEvent, ToiletReading
 from telemetry.toilets.service import ToiletService
+from tests.clock import Clock
 from tests.mqtt_util import Subscriber, publish_all, wait_until
 from tests.servers import Mosquitto
 from tests.test_toilet_rules import at
@@ -28,24 +29,6 @@ from tests.test_toilet_rules import at
 ROOT = "city/haishu"
 AUTH = {"Authorization": "Bearer v"}
 MIN = 60_000
-
-
-class Clock:
-    """The service's clock in epoch ms, moved by the test."""
-
-    def __init__(self, ms: int) -> None:
-        self.ms = ms
-
-    def __call__(self) -> int:
-        return self.ms
-
-
-@pytest.fixture
-def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
-    c = Clock(at(0, "10:00"))  # 2026-11-24 10:00 in Ningbo
-    for target in ("telemetry.derivation.now_ms", "api.runtime.now_ms", "api.routes_toilets.now_ms"):
-        monkeypatch.setattr(target, c)
-    return c
 
 
 def settings(mosquitto: Mosquitto, tmp_path: Path, **toilets: object) -> Settings:
