@@ -8,6 +8,7 @@ MAVLink's (common.xml) so that this module needs no pymavlink. Commands answer a
 from __future__ import annotations
 
 import math
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -33,7 +34,7 @@ class Answer:
     severity: int = SEVERITY_INFO
 
 
-class Autopilot:
+class Autopilot(ABC):
     """What both dialects share; the subclasses hold what differs."""
 
     name: ClassVar[str]
@@ -48,51 +49,52 @@ class Autopilot:
     home_interval_s: ClassVar[float]  # HOME_POSITION stream, 0: only on request and on change
     reached_repeats: ClassVar[int]  # times the last MISSION_ITEM_REACHED is sent again at 1 Hz
 
-    def vehicle(self, home: tuple[float, float], speed_ms: float) -> Vehicle:
-        raise NotImplementedError
+    @abstractmethod
+    def vehicle(self, home: tuple[float, float], speed_ms: float) -> Vehicle: ...
 
     def custom_mode(self, mode: Mode) -> int:
         return self.modes[mode]
 
-    def base_mode(self, v: Vehicle) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def base_mode(self, v: Vehicle) -> int: ...
 
-    def system_status(self, v: Vehicle) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def system_status(self, v: Vehicle) -> int: ...
 
-    def set_mode(self, v: Vehicle, mode: Mode) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def set_mode(self, v: Vehicle, mode: Mode) -> Answer: ...
 
-    def do_set_mode(self, v: Vehicle, p1: float, p2: float, p3: float) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def do_set_mode(self, v: Vehicle, p1: float, p2: float, p3: float) -> Answer: ...
 
-    def arm(self, v: Vehicle, force: float) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def arm(self, v: Vehicle, force: float) -> Answer: ...
 
-    def disarm(self, v: Vehicle, force: float) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def disarm(self, v: Vehicle, force: float) -> Answer: ...
 
-    def mission_start(self, v: Vehicle, p1: float, p2: float) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def mission_start(self, v: Vehicle, p1: float, p2: float) -> Answer: ...
 
-    def takeoff(self, v: Vehicle, p7: float) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def takeoff(self, v: Vehicle, p7: float) -> Answer: ...
 
     def pause_continue(self, v: Vehicle, p1: float) -> Answer:
         return Answer(UNSUPPORTED)
 
+    @abstractmethod
     def mission_current(self, v: Vehicle) -> tuple[int, int, int, int]:
         """MISSION_CURRENT's seq, total, mission_state, mission_mode."""
-        raise NotImplementedError
+        ...
 
-    def on_upload(self, v: Vehicle, current: int) -> None:
+    def on_upload(self, v: Vehicle, current: int) -> None:  # noqa: B027 - an optional hook, nothing by default
         """A new plan is on board (``current``: the item uploaded with current = 1, or -1)."""
 
-    def on_disarm(self, v: Vehicle) -> None:
+    def on_disarm(self, v: Vehicle) -> None:  # noqa: B027 - an optional hook, nothing by default
         """What the autopilot resets when the vehicle disarms."""
 
-    def breach_text(self) -> Answer:
-        raise NotImplementedError
+    @abstractmethod
+    def breach_text(self) -> Answer: ...
 
     def mode_name(self, mode: Mode) -> str:
         return mode.value

@@ -12,6 +12,7 @@ import os
 import random
 import threading
 import time
+from abc import ABC, abstractmethod
 from collections.abc import Callable
 from functools import partial
 from typing import Any, NamedTuple, Self
@@ -76,7 +77,7 @@ class _LossyFile:
         self.conn.write(buf)
 
 
-class Peer:
+class Peer(ABC):
     """Base vehicle: subclasses define the heartbeat, the mission protocol and the commands."""
 
     AUTOPILOT = 0
@@ -210,18 +211,18 @@ class Peer:
         self._leg = None
 
     # ---- hooks for subclasses ----------------------------------------------------------------
-    def _protocol_tick(self, now: float) -> None:
+    def _protocol_tick(self, now: float) -> None:  # noqa: B027 - an optional hook, nothing by default
         """Mission-protocol timers and mission progress."""
 
-    def _send_heartbeat(self) -> None:
-        raise NotImplementedError
+    @abstractmethod
+    def _send_heartbeat(self) -> None: ...
 
     def _send_status(self) -> None:
         """Streams at ``rate_hz`` besides position: SYS_STATUS, MISSION_CURRENT..."""
         self._send_sys_status()
 
-    def _command(self, cmd: int, p: tuple[float, ...], m: Any) -> int:
-        raise NotImplementedError
+    @abstractmethod
+    def _command(self, cmd: int, p: tuple[float, ...], m: Any) -> int: ...
 
     def _disarm_delay(self) -> float | None:
         """Seconds armed on the ground before the autopilot disarms by itself (None: never)."""
