@@ -6,8 +6,6 @@ recorder's own rules (one recording per drone, a maximum age)."""
 from __future__ import annotations
 
 import hashlib
-import subprocess
-import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -22,8 +20,9 @@ from telemetry.records import DroneState, MissionEvent
 from tests.apps import app_client
 from tests.mqtt_util import wait_until
 from tests.peers.ardupilot import ArduCopterPeer
-from tests.servers import Mosquitto, env_without_telemetry, free_udp_port
+from tests.servers import Mosquitto, free_udp_port
 from tests.test_autopilots import HOME, drone, plan
+from tests.test_replay import replay_cli
 
 PILOT = {"Authorization": "Bearer p"}
 VIEWER = {"Authorization": "Bearer v"}
@@ -81,13 +80,7 @@ def test_a_flown_mission_keeps_its_tlog_audited_readable_and_replayable(
     now_ms = time.time() * 1000
     assert all(now_ms - 600_000 < rec.time_ms <= now_ms for rec in states)  # receive times, µs → ms
 
-    (tmp_path / "c.toml").write_text(
-        f'[store]\npath = "{tmp_path / "replay-store"}"\n[spool]\npath = "{tmp_path / "replay-spool"}"\n'
-    )
-    done = subprocess.run(
-        [sys.executable, "-m", "api.cli", "replay", str(log), "--config", str(tmp_path / "c.toml")],
-        capture_output=True, text=True, timeout=120, check=False, env=env_without_telemetry(),
-    )  # fmt: skip
+    done = replay_cli(log, tmp_path / "replay-store", tmp_path / "replay-spool")
     assert done.returncode == 0, done.stderr
     assert f"replayed {len(records)} records" in done.stdout
 

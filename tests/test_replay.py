@@ -16,16 +16,20 @@ pytestmark = pytest.mark.integration
 START_S = 1_795_564_800.0  # 2026-11-25T00:00:00Z
 
 
+def replay_cli(log: Path, store: Path, spool: Path) -> subprocess.CompletedProcess[str]:
+    """``telemetry replay LOG`` into an embedded store at ``store``, as a user runs it."""
+    config = store.parent / f"{store.name}.toml"
+    config.write_text(f'[store]\npath = "{store}"\n[spool]\npath = "{spool}"\n')
+    return subprocess.run(
+        [sys.executable, "-m", "api.cli", "replay", str(log), "--config", str(config)],
+        capture_output=True, text=True, timeout=120, check=False, env=env_without_telemetry(),
+    )  # fmt: skip
+
+
 def test_replay_cli_ingests_with_original_timestamps(tmp_path: Path) -> None:
     log = tmp_path / "flight.tlog"
     n = write_tlog(log, sysid=5, start_s=START_S, seconds=30)  # 30 heartbeats, 600 others, 2 events
-    (tmp_path / "c.toml").write_text(
-        f'[store]\npath = "{tmp_path / "store"}"\n[spool]\npath = "{tmp_path / "spool"}"\n'
-    )
-    r = subprocess.run(
-        [sys.executable, "-m", "api.cli", "replay", str(log), "--config", str(tmp_path / "c.toml")],
-        capture_output=True, text=True, timeout=120, check=False, env=env_without_telemetry(),
-    )  # fmt: skip
+    r = replay_cli(log, tmp_path / "store", tmp_path / "spool")
     assert r.returncode == 0, r.stderr
     assert f"replayed {n} records" in r.stdout
 
