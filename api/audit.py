@@ -5,9 +5,11 @@ count), and, through ``rt.audit``, acknowledgements and mission commands."""
 from __future__ import annotations
 
 import hashlib
+import json
 import re
 import threading
 import time
+from collections.abc import Callable
 from typing import Any
 
 from fastapi import Request
@@ -16,6 +18,12 @@ from telemetry.audit.chain import canonical
 from telemetry.audit.log import SERVICE, AuditLog
 from telemetry.config import Settings
 from telemetry.derivation import Announcer, Notice
+from telemetry.emergency.desk import Command as GaugeCommand
+from telemetry.emergency.desk import Step
+from telemetry.emergency.service import EmergencyService
+from telemetry.incidents.desk import Command
+from telemetry.incidents.service import IncidentService
+from telemetry.records_people import IncidentEvent
 
 AUTH_WINDOW_S = 60.0
 MAX_SOURCES = 10_000
@@ -98,3 +106,51 @@ class AuditedAnnouncer:
 
     async def post(self, notice: Notice) -> None:
         await self._inner.post(notice)
+
+
+def incident_hooks(
+    service: IncidentService | None, audit: AuditLog, root: str, publish: Callable[..., None]
+) -> None:
+    """Each step of an incident is an audit record (actor: the person or officer, or ``service``;
+    action ``incident_<event>``); each command goes to ``{root}/officer/{id}/command`` (QoS 1, not
+    retained: an officer who connects later must not act on an old assignment)."""
+    if service is None:
+        return
+
+    def send(command: Command) -> None:
+        body = json.dumps(command.payload, ensure_ascii=False).encode()
+        publish(f"{root}/officer/{command.officer}/command", body, retain=False)
+
+    def record(event: IncidentEvent) -> None:
+        data = {"kind": event.kind, "officer": event.officer, "detail": event.detail}
+        audit.record(event.actor or SERVICE, f"incident_{event.event}", event.incident, data)
+
+    service.send, service.audit = send, record
+
+
+def emergency_hooks(
+    service: EmergencyService | None,
+    audit: AuditLog,
+    root: str,
+    publish: Callable[..., None],
+    storm: Callable[[bool], None],
+) -> None:
+    """Entering and leaving a flood response level are audit records (actor: the admin or
+    ``service``; action ``mode_enter`` / ``mode_leave``, the level as subject); the level goes
+    retained (QoS 1) on ``{root}/mode``; each interval command goes to
+    ``{root}/gauge/{id}/command`` (QoS 1, not retained); the schedules' storm flag follows the
+    level at once (docs/emergency.md)."""
+    if service is None:
+        return
+
+    def send(command: GaugeCommand) -> None:
+        publish(f"{root}/gauge/{command.gauge}/command", json.dumps(command.payload).encode(), retain=False)
+
+    def mode(message: dict[str, object]) -> None:
+        publish(f"{root}/mode", json.dumps(message).encode(), retain=True)
+
+    def record(step: Step) -> None:
+        audit.record(step.actor, step.action, step.level, step.data)
+
+    service.send, service.publish, service.audit, service.storm = send, mode, record, storm
+    storm(service.desk.force.storm_schedules)

@@ -10,18 +10,26 @@ import json
 import logging
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from api import cli_audit
-from telemetry.assets import load_registry
 from telemetry.config import Settings, load_settings, production_problems
 from telemetry.errors import ConfigError, TelemetryError
 
 log = logging.getLogger("telemetry")
 
 
+def _log_level(value: str) -> str:
+    """A logging level's name (any case): argparse turns the refusal into a usage error, exit 2."""
+    name = value.upper()
+    if name not in logging.getLevelNamesMapping():
+        raise argparse.ArgumentTypeError(f"unknown level {value!r}: DEBUG, INFO, WARNING, ERROR or CRITICAL")
+    return name
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="telemetry", description="City telemetry service")
-    p.add_argument("--log-level", default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
+    p.add_argument("--log-level", type=_log_level, default="INFO", help="DEBUG, INFO, WARNING (default INFO)")
     sub = p.add_subparsers(dest="command", required=True)
 
     serve = sub.add_parser("serve", help="run the service: collectors, pipeline, API")
@@ -38,6 +46,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--port", type=int, default=8000, help="API port on 127.0.0.1 (default 8000)")
     demo.add_argument("--data", default="data/demo", help="embedded store folder (default data/demo)")
     demo.add_argument("--seed", type=int, default=1)
+    demo.add_argument(
+        "--storm-every", type=float, default=480.0, help="seconds between storm cells (default 480)"
+    )
 
     sim = sub.add_parser("simulate", help="simulated devices")
     simsub = sim.add_subparsers(dest="device", required=True)
@@ -60,6 +71,13 @@ def _parser() -> argparse.ArgumentParser:
         "gauges report every 5 min dry and every minute wet, toilet counters every minute",
     )  # fmt: skip
     sensors.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
+
+    officers = simsub.add_parser("officers", help="duty officers who patrol, take assignments and report")
+    officers.add_argument("--broker", required=True, help="mqtt://HOST[:PORT]")
+    officers.add_argument("--root", default="city/haishu")
+    officers.add_argument("--count", type=int, default=6, help="officers (default 6: OF-01..OF-06)")
+    officers.add_argument("--seed", type=int, default=1)
+    officers.add_argument("--duration", type=float, help="seconds (default: until Ctrl-C)")
 
     drone = simsub.add_parser("drone", help="one quadrotor speaking MAVLink 2 as ArduPilot or PX4")
     drone.add_argument("--connect", required=True, help="pymavlink URL, e.g. udpout:127.0.0.1:14550")
@@ -138,11 +156,25 @@ def _serve(settings: Settings, workers: int = 1) -> int:
 
     from api.app import create_app  # noqa: PLC0415
 
-    app = create_app(settings, workers=workers)
+    failures: list[str] = []
+
+    def fatal(reason: str) -> None:  # a runtime task keeps failing (telemetry/supervise.py)
+        failures.append(reason)
+        server.should_exit = True  # a graceful stop: the pipeline drains, then exit 1
+
+    from api.preflight import preflight  # noqa: PLC0415
+    from telemetry.ingest.spool import check_unlocked  # noqa: PLC0415
+
+    check_unlocked(Path(settings.spool.path))  # another process on this spool: exit 2, not a traceback
+    loaded = preflight(settings)  # a bad asset file or DEM: a configuration error, exit 2
+    app = create_app(settings, workers=workers, on_fatal=fatal, loaded=loaded)
     server = uvicorn.Server(
         uvicorn.Config(app, host=settings.api.host, port=settings.api.port, timeout_graceful_shutdown=5)
     )
     server.run()
+    if failures:
+        log.error("stopped after a runtime failure: %s", failures[0])
+        return 1
     return 0
 
 
@@ -207,6 +239,23 @@ def _mission(args: argparse.Namespace) -> int:
     return 0 if c.flyable else 1
 
 
+def _simulate_officers(args: argparse.Namespace) -> int:
+    from simulators.officers import OfficerSquad  # noqa: PLC0415
+
+    if not 1 <= args.count <= 500:
+        return _fail([("simulate officers", "--count is 1 to 500")])
+    squad = OfficerSquad(args.count, root=args.root, seed=args.seed)
+    print(f"{args.count} simulated officers on {args.broker}", flush=True)
+    try:
+        n = squad.run(args.broker, args.duration)
+    except KeyboardInterrupt:
+        n = squad.published
+    except ValueError as exc:
+        return _fail([("simulate officers", str(exc))])
+    print(f"published {n} messages")
+    return 0
+
+
 def _simulate_drone(args: argparse.Namespace) -> int:
     from simulators.drone import DroneSimulator  # noqa: PLC0415
 
@@ -229,14 +278,17 @@ def _simulate_drone(args: argparse.Namespace) -> int:
 
 def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(
-        level=args.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s"
-    )
+    logging.basicConfig(level=args.log_level, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     try:
         if args.command == "check-config":
             settings = load_settings(args.file)
+            from api.preflight import preflight  # noqa: PLC0415
+
             problems = production_problems(settings)
-            load_registry(settings.assets.dir, strict=settings.assets.strict)
+            try:
+                preflight(settings)  # the asset files and the DEM, as `serve` reads them
+            except ConfigError as exc:
+                problems += exc.problems
             if problems:
                 return _fail(problems)
             print(f"{args.file}: ok")
@@ -256,13 +308,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         if args.command == "demo":
             from api.demo import run_demo  # noqa: PLC0415
 
-            return asyncio.run(run_demo(args.port, args.duration, args.data, args.seed))
+            if not args.storm_every > 0:
+                return _fail([("demo", "--storm-every is a number of seconds > 0")])
+            return asyncio.run(run_demo(args.port, args.duration, args.data, args.seed, args.storm_every))
         if args.command == "mission":
             return _mission(args)
         if args.command == "replay":
             return _replay(args.file, args.config)
         if args.command == "simulate" and args.device == "drone":
             return _simulate_drone(args)
+        if args.command == "simulate" and args.device == "officers":
+            return _simulate_officers(args)
         if args.command == "simulate":
             from simulators.devices import Rates  # noqa: PLC0415
             from simulators.sensors import SensorFleet  # noqa: PLC0415

@@ -1,5 +1,6 @@
 """``telemetry demo``: an embedded broker, the service on the embedded store, the sensor fleet
-simulator (the rainstorm and sweepers scenarios), two simulated drones (system id 1 speaks
+simulator (the rainstorm, with its opening storm and a storm cell every ``storm_every_s``, and the
+sweepers scenarios), six duty officers who take the incidents, two simulated drones (system id 1 speaks
 ArduPilot, 2 speaks PX4) and the API, on 127.0.0.1 only, with the four demo tokens."""
 
 from __future__ import annotations
@@ -17,6 +18,8 @@ from api.app import create_app
 from sensors.broker import EmbeddedBroker
 from simulators.dem import write_haishu_dem
 from simulators.drone import DroneSimulator
+from simulators.officers import OfficerSquad
+from simulators.scenarios import STORM_EVERY_S
 from simulators.sensors import SensorFleet
 from telemetry.assets import load_registry, sample_assets_dir
 from telemetry.config import DEMO_TOKENS, load_settings
@@ -38,7 +41,9 @@ DEMO_DRONES: tuple[tuple[int, tuple[float, float], Literal["ardupilot", "px4"]],
 DRONE_TIME_SCALE = 4.0  # simulated drones fly at 4× speed: a patrol is over in minutes
 
 
-async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int) -> int:
+async def run_demo(
+    port: int, duration_s: float | None, data_dir: str, seed: int, storm_every_s: float = STORM_EVERY_S
+) -> int:
     mavlink_port = _free_udp_port()
     dem = write_haishu_dem(Path(data_dir) / "haishu_dem.tif")
     async with EmbeddedBroker() as broker:
@@ -55,21 +60,29 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
                 },
                 "assets": {"dir": str(sample_assets_dir())},
                 "airspace": {"dem": str(dem)},
+                "dispatch": {"auto_assign": True},  # a red gauge sends the nearest officer at once
             }
         )
         registry = load_registry(settings.assets.dir)
-        app = create_app(settings, registry=registry)
+
+        def fatal(reason: str) -> None:  # a task that keeps failing ends the demo, as it ends serve
+            log.error("the runtime failed: %s", reason)
+            server.should_exit = True
+
+        app = create_app(settings, registry=registry, on_fatal=fatal)
         server = uvicorn.Server(
             uvicorn.Config(app, host="127.0.0.1", port=port, log_level="warning", timeout_graceful_shutdown=3)
         )
         # Devices report at fielded rates (gauges 5 min dry / 1 min wet, GPS every 15 s, counters
-        # every minute); the storm's own fast clock makes the first minute eventful.
+        # every minute); the storm's fast event clocks make the first minute eventful, and a
+        # storm cell comes back every storm_every_s for whoever opens the page later.
         fleet = SensorFleet(
             broker.url,
             root=settings.mqtt.root,
             seed=seed,
             scenario="rainstorm,sweepers",
             timezone=settings.site.timezone,
+            storm_every_s=storm_every_s,
         )
         serving = asyncio.create_task(server.serve())
         while not server.started and not serving.done():  # noqa: ASYNC110 - uvicorn's flag
@@ -90,6 +103,8 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
         ]
         for d in drones:
             d.start()
+        officers = OfficerSquad(6, root=settings.mqtt.root, seed=seed)  # OF-01..OF-06 of officers.geojson
+        officers.start(broker.url)
         base = f"http://127.0.0.1:{port}"
         print(
             f"City telemetry demo\n"
@@ -103,6 +118,8 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
             f"              (system id 1 speaks ArduPilot, 2 speaks PX4)\n"
             f"  MQTT:       {broker.url} (embedded)   store: {data_dir}/   DEM: {dem} (synthetic)\n"
             f"  tokens:     {', '.join(DEMO_TOKENS)}\n"
+            f"  rainstorm:  G01-G05 in the first minute, then a storm cell every {storm_every_s:g} s\n"
+            f"  officers:   six on patrol; a red gauge opens an incident and the nearest is sent\n"
             f"Ctrl-C stops.",
             flush=True,
         )
@@ -114,6 +131,7 @@ async def run_demo(port: int, duration_s: float | None, data_dir: str, seed: int
                 await serving
         finally:
             fleet.stop()
+            officers.stop()
             for d in drones:
                 d.stop()
             server.should_exit = True

@@ -26,6 +26,17 @@ async def start(recorder: FlightRecorder | None, audit: AuditLog, drone: int, mi
         audited(audit, await asyncio.to_thread(recorder.start, drone, mission_id))
 
 
+async def resume(recorder: FlightRecorder | None, audit: AuditLog, drone: int, mission_id: str) -> None:
+    """A mission still running after a restart: its recording continues in the same file (a
+    packet torn by the crash is cut, and the cut is in the audit log)."""
+    if recorder is not None:
+        cut = await asyncio.to_thread(recorder.resume, drone, mission_id)
+        if cut:
+            audit.record(
+                "service", "flight_log_truncated", mission_id, {"bytes_removed": cut, "drone": drone}
+            )
+
+
 async def finish(recorder: FlightRecorder | None, audit: AuditLog, drone: int, mission_id: str) -> None:
     """Finish the drone's recording if it is the mission's."""
     if recorder is not None and recorder.recording(drone) == mission_id:

@@ -67,7 +67,7 @@ async def ingest(settings: Settings, index: int, stop: asyncio.Event) -> None:
     async with contextlib.AsyncExitStack() as stack:
         store = await stack.enter_async_context(make_store(settings))
         spool = Spool(folder, cfg.spool.max_bytes, cfg.spool.segment_bytes)
-        writer = Writer(store, metrics, health, spool)
+        writer = Writer(store, metrics, health, spool, dead_letters=cfg.dead_letters)
         await writer.open()
         stack.push_async_callback(writer.close)
         pipeline = Pipeline(writer, metrics, health, cfg.pipeline)

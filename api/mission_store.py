@@ -6,7 +6,9 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 from collections.abc import Awaitable, Callable
+from typing import Any
 
 from drones import mission_store
 from drones.fleet import Fleet
@@ -20,6 +22,18 @@ log = logging.getLogger("drones.missions")
 DURABLE_TIMEOUT_S = 10.0
 FOLLOW_EVERY_S = 0.5
 _STAMPS = mission_store.Stamps()
+
+
+_PLANNING = threading.Lock()  # one plan at a time: the planner's state is not shared across threads
+
+
+def plan_locked(
+    planner: MissionPlanner, doc: dict[str, Any], spots: list[tuple[float, float]] | None
+) -> Mission:
+    """Plan one mission (call it in a thread: the DEM, the checks and the fence are numpy and
+    pyproj work)."""
+    with _PLANNING:
+        return planner.plan(doc, spots)
 
 
 async def restore(planner: MissionPlanner, store: Store) -> list[Mission]:

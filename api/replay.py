@@ -1,5 +1,10 @@
 """``telemetry replay FILE.tlog``: a recorded MAVLink log into the configured store, with the
-original timestamps, through the same pipeline as live data (writer, spool, dead letters)."""
+original timestamps, through the same pipeline as live data (writer, spool, dead letters).
+
+Replay spools into a folder of its own, ``<spool.path>/replay`` (locked like every spool), so
+it runs beside a ``serve`` that holds ``spool.path``; two replays at once are refused. A replay
+that cannot finish (the store does not take the log in time) fails, saying how many records
+were not written and how many points wait in its spool, which the next replay writes first."""
 
 from __future__ import annotations
 
@@ -13,12 +18,24 @@ from pathlib import Path
 from api.stores import make_store
 from drones.tlog import read_tlog
 from telemetry.config import Settings
+from telemetry.errors import TelemetryError
 from telemetry.health import Health
 from telemetry.ingest.pipeline import Pipeline
 from telemetry.ingest.spool import Spool
 from telemetry.ingest.writer import Writer
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope
+
+REPLAY_SPOOL = "replay"
+
+
+class ReplayIncomplete(TelemetryError):  # noqa: N818 - reads as what happened
+    """The store did not take the whole log in time (the command exits 1)."""
+
+
+def replay_spool_dir(settings: Settings) -> Path:
+    """Replay's own spool folder, beside (inside) the service's."""
+    return Path(settings.spool.path) / REPLAY_SPOOL
 
 
 @dataclass(frozen=True, slots=True)
@@ -46,35 +63,53 @@ class ProgressBar:
         print(f"\rreplay [{bar:<25}] {pct:3d}%", end=end, file=sys.stderr, flush=True)
 
 
-async def replay(settings: Settings, path: Path, progress: ProgressBar | None = None) -> ReplayResult:
+async def replay(
+    settings: Settings, path: Path, progress: ProgressBar | None = None, *, drain_timeout_s: float = 600.0
+) -> ReplayResult:
+    """Replay ``path``; raises :class:`ReplayIncomplete` when the store did not take it all
+    within ``drain_timeout_s`` after the last record was read."""
     metrics, health = Metrics(), Health()
     started = time.monotonic()
+    folder = replay_spool_dir(settings)
     async with make_store(settings) as store:
-        writer = Writer(store, metrics, health, Spool(Path(settings.spool.path), settings.spool.max_bytes))
-        await writer.open()
+        spool = Spool(folder, settings.spool.max_bytes, settings.spool.segment_bytes)
+        writer = Writer(store, metrics, health, spool, dead_letters=settings.dead_letters)
+        await writer.open()  # SpoolLocked (exit 2) when another replay runs
         pipeline = Pipeline(writer, metrics, health, settings.pipeline)
         pipeline.bind(asyncio.get_running_loop())
         consumer = asyncio.create_task(pipeline.run())
         replayer = asyncio.create_task(writer.replay_forever())
         stop = threading.Event()
         count = 0
+        drained = replayed = False
 
         def produce() -> int:
             n = 0
             for decoded in read_tlog(path, progress=progress, stop=stop):
                 n += len(decoded.records)
                 while not pipeline.submit_threadsafe(Envelope("replay", decoded), 1.0):
-                    if stop.is_set():
+                    if stop.is_set() or pipeline.closed:
                         return n
             return n
 
         try:
             count = await asyncio.to_thread(produce)
-            await pipeline.drain(timeout_s=600)
+            deadline = time.monotonic() + drain_timeout_s
+            drained = await pipeline.drain(timeout_s=drain_timeout_s)
+            # Durable in the spool is not yet in the store: give the spool's replay the time left.
+            replayed = drained and await writer.wait_replayed(max(0.0, deadline - time.monotonic()))
         finally:
             stop.set()
             consumer.cancel()
             replayer.cancel()
             await asyncio.gather(consumer, replayer, return_exceptions=True)
             await writer.close()
+    left = spool.points
+    if not replayed:
+        lost = int(metrics.registry.get_sample_value("telemetry_dropped_total") or 0)
+        raise ReplayIncomplete(
+            f"the store did not take {path} within {drain_timeout_s:g} s: {lost} records were "
+            f"not written; {left} points wait in the spool {folder} (the next `telemetry replay` "
+            "writes them first)"
+        )
     return ReplayResult(count, time.monotonic() - started)

@@ -1,14 +1,14 @@
 """Live updates for the dashboard as server-sent events (``text/event-stream``).
 
-Each event carries a whole view (``alerts``, ``gauges``, ``drones``, ``vehicles``), sent when it
-differs from the last one sent on this stream, so a client that connects, or reconnects after a
+Each event carries a whole view (``alerts``, ``gauges``, ``drones``, ``vehicles``), built once per
+tick for all clients of the same ``interval_s`` (:mod:`api.broadcast`) and sent when it differs
+from the last one sent on this stream, so a client that connects, or reconnects after a
 drop, is complete after the first few events without replaying anything. A stream ends after
 ``max_s`` (the client reconnects; ``retry`` tells it when) or when the client goes away."""
 
 from __future__ import annotations
 
-import asyncio
-import json
+import functools
 import time
 from collections.abc import AsyncIterator
 from typing import Annotated, Any
@@ -45,34 +45,39 @@ async def _vehicles(rt: Runtime) -> list[dict[str, Any]] | None:
     return items
 
 
-def frame(event: str, data: Any) -> str:
-    return f"event: {event}\ndata: {json.dumps(data, separators=(',', ':'), ensure_ascii=False)}\n\n"
+async def build_views(rt: Runtime, tick: int) -> dict[str, Any]:
+    """The views of one tick (vehicle positions every ``VEHICLES_EVERY`` ticks): built once per
+    tick for every client of an interval (:mod:`api.broadcast`)."""
+    views: dict[str, Any] = {
+        "alerts": [alert_json(a) for a in rt.alerts.list("active", None)],
+        "gauges": gauges_geojson(rt),
+        "drones": drone_items(rt),
+    }
+    if tick % VEHICLES_EVERY == 0 and (vehicles := await _vehicles(rt)) is not None:
+        views["vehicles"] = vehicles
+    return views
 
 
 async def stream(rt: Runtime, request: Request, interval_s: float, max_s: float) -> AsyncIterator[str]:
+    """One client's events: each view when it differs from the last sent on this stream."""
     sent: dict[str, str] = {}
     yield "retry: 2000\n\n"
     start = last_write = time.monotonic()
-    tick = 0
-    while time.monotonic() - start < max_s and not await request.is_disconnected():
-        views: dict[str, Any] = {
-            "alerts": [alert_json(a) for a in rt.alerts.list("active", None)],
-            "gauges": gauges_geojson(rt),
-            "drones": drone_items(rt),
-        }
-        if tick % VEHICLES_EVERY == 0 and (vehicles := await _vehicles(rt)) is not None:
-            views["vehicles"] = vehicles
-        for name, data in views.items():
-            text = frame(name, data)
-            if sent.get(name) != text:
-                sent[name] = text
+    if rt.events is None:
+        return
+    async with rt.events.subscribe(interval_s, functools.partial(build_views, rt)) as sub:
+        while time.monotonic() - start < max_s and not await request.is_disconnected():
+            frames = await sub.next()
+            if frames is None:  # the service stops (or the views failed): the client reconnects
+                return
+            for name, text in frames.items():
+                if sent.get(name) != text:
+                    sent[name] = text
+                    last_write = time.monotonic()
+                    yield text
+            if time.monotonic() - last_write > KEEPALIVE_S:
                 last_write = time.monotonic()
-                yield text
-        if time.monotonic() - last_write > KEEPALIVE_S:
-            last_write = time.monotonic()
-            yield ": keep-alive\n\n"
-        tick += 1
-        await asyncio.sleep(interval_s)
+                yield ": keep-alive\n\n"
 
 
 @router.get(
@@ -88,8 +93,8 @@ async def events(
 ) -> StreamingResponse:
     """Server-sent events with the live views: ``alerts`` (active), ``gauges`` (the flood map),
     ``drones`` (with mission progress) and ``vehicles`` (last positions). Each is sent when it
-    changed, checked every ``interval_s``; the stream ends after ``max_s`` and the client
-    reconnects."""
+    changed, checked every ``interval_s`` (the views are built once per tick for all clients of
+    that interval); the stream ends after ``max_s`` and the client reconnects."""
     rt = runtime_of(request)
     return StreamingResponse(
         stream(rt, request, interval_s, max_s),

@@ -9,14 +9,21 @@ from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
 from api.params import iso
-from api.runtime import runtime_of
+from api.runtime import Runtime, runtime_of
 
 router = APIRouter()
 
 
-@router.get("/healthz", tags=["health"])
-async def healthz() -> dict[str, str]:
-    return {"status": "ok"}
+@router.get("/healthz", tags=["health"], responses={503: {"description": "the runtime has failed"}})
+async def healthz(request: Request) -> JSONResponse:
+    """Liveness: 503 once the runtime is dead (a task that kept failing or could not be
+    restarted, telemetry/supervise.py) or was never started; a task waiting for its restart
+    is still alive (``/readyz`` shows it)."""
+    rt: Runtime | None = getattr(request.app.state, "runtime", None)
+    failure = "the runtime is not running" if rt is None else rt.health.failure
+    if failure is not None:
+        return JSONResponse({"status": "failed", "reason": failure}, status_code=503)
+    return JSONResponse({"status": "ok"})
 
 
 @router.get("/readyz", tags=["health"], responses={503: {"description": "a component is down"}})

@@ -4,17 +4,19 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Body, Request
 from fastapi.responses import JSONResponse, PlainTextResponse
 from pydantic import BaseModel, ConfigDict, Field
+from pyproj.exceptions import ProjError
 
 from api import flight_logs
 from api.auth import Pilot, Reader
 from api.errors import ApiError, error_responses
-from api.mission_store import save
+from api.mission_store import plan_locked, save
 from api.params import day_bounds
 from api.runtime import runtime_of
 from drones.collector import SessionBusyError
@@ -84,7 +86,7 @@ class PointsRequest(_Body):
 
 class ImportRequest(_Body):
     type: Literal["import"]
-    plan: dict[str, Any] | None = None
+    plan: dict[str, Any] | str | None = None  # the .plan object, or the file's text
     waypoints: str | None = None
 
 
@@ -103,6 +105,16 @@ def _mission(request: Request, mission_id: str) -> Mission:
     if planner is None or mission_id not in planner.missions:
         raise ApiError(404, f"no mission {mission_id!r}")
     return planner.missions[mission_id]
+
+
+# What a malformed import raises beyond ValueError and KeyError (found by tests/test_missions_api.py):
+# 1e400 or a 400-digit integer (inf or too large for a float), a list where a number belongs, a
+# latitude of infinity reaching pyproj.
+_MALFORMED: tuple[type[Exception], ...] = (TypeError, IndexError, AttributeError, ArithmeticError, ProjError)
+
+
+def _format(body: BaseModel) -> str:
+    return ".plan" if getattr(body, "plan", None) is not None else ".waypoints"
 
 
 @router.post("/missions", status_code=201, responses=error_responses(400))
@@ -126,10 +138,22 @@ async def plan_mission(
                 and device.lat is not None
             ):
                 hotspots.append((device.lon, device.lat))
-    try:
-        mission = rt.missions.plan(body.model_dump(), hotspots)
+    request_doc = body.model_dump()
+    if isinstance(body, ImportRequest) and isinstance(body.plan, str):
+        try:  # a .plan file's text
+            request_doc["plan"] = json.loads(body.plan)
+        except ValueError as exc:
+            raise ApiError(400, f"plan: not JSON: {exc}") from exc
+        if not isinstance(request_doc["plan"], dict):
+            raise ApiError(400, "plan: not a QGroundControl .plan (a JSON object)")
+    planner = rt.missions
+    malformed = _MALFORMED if isinstance(body, ImportRequest) else ()
+    try:  # off the event loop: the DEM, the checks and the fence are numpy and pyproj work
+        mission = await asyncio.to_thread(plan_locked, planner, request_doc, hotspots)
     except (ValueError, KeyError, MissionFormatError) as exc:
         raise ApiError(400, str(exc)) from exc
+    except malformed as exc:  # an imported file's values no planner step expected
+        raise ApiError(400, f"malformed {_format(body)}: {type(exc).__name__}: {exc}") from exc
     mission.log.append({"user": user.name, "action": "plan"})
     await save(rt.submit, mission)
     rt.audit.record(

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Path, Query, Request
 
 from api.auth import Reader
 from api.errors import ApiError, error_responses
-from api.params import day_bounds
+from api.params import day_bounds, local_hour
 from api.routes_data import Collection
 from api.runtime import Runtime, runtime_of
 from telemetry.instants import now_ms
@@ -55,9 +55,8 @@ async def _metrics(rt: Runtime, toilet: str, date: str, start: int, stop: int) -
     )
     per_hour = [0] * 24
     for row in hourly:
-        slot = (row.time_ms - start) // HOUR_MS  # windows are UTC hours: whole-hour zones line up
-        if 0 <= slot < 24:
-            per_hour[slot] += int(row.values[0][1] or 0)
+        slot = local_hour(row.time_ms, rt.settings.site.timezone)  # a 25-hour day: twice the same hour
+        per_hour[slot] += int(row.values[0][1] or 0)
 
     async def count(measurement: str, field: str, **extra: Any) -> int:
         rows = await store.query_series(

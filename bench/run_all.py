@@ -32,6 +32,7 @@ SUITE: list[tuple[str, list[str]]] = [
     ("compliance", ["bench/compliance.py"]),
     ("mission-planning", ["bench/mission_planning.py"]),
     ("store", ["bench/store.py"]),
+    ("audit", ["bench/audit.py"]),
 ]
 HEADER = ("benchmark", "ours", "baseline", "ratio", "target", "met?")
 

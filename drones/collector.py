@@ -20,7 +20,7 @@ from drones.mavlink import mavutil
 from drones.upload import QueueSession
 from telemetry.config import MavlinkConfig
 from telemetry.errors import DecodeError, TelemetryError
-from telemetry.health import Health
+from telemetry.health import Health, failure_reason
 from telemetry.instants import now_ms
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope, Sink
@@ -29,6 +29,7 @@ from telemetry.records import Decoded
 log = logging.getLogger(__name__)
 
 _RECV_TIMEOUT_S = 0.5
+_REOPEN_MIN_S = 1.0
 _RECONNECT_MAX_S = 30.0
 GCS_SYSTEM_ID = 255
 GCS_COMPONENT_ID = 190  # MAV_COMP_ID_MISSIONPLANNER
@@ -124,30 +125,54 @@ class MavlinkCollector:
         return False
 
     def _run(self, url: str) -> None:
-        backoff = 1.0
+        """The link's thread until the stop event: open, receive; any failure (a socket or serial
+        error, an exception out of pymavlink's parser, a bug in a converter) marks the link down
+        in ``/readyz`` with the reason, and it is reopened after a doubling back-off capped at
+        30 s. It never ends silently: what escapes even this is reported before it ends."""
         component = f"mavlink:{url}"
-        while not self._stop.is_set():
-            try:
-                conn = self._connect(url)
-            except (OSError, ValueError) as exc:
-                if self._health.set(component, "down", f"cannot open: {exc}"):
-                    log.warning("MAVLink endpoint %s cannot open (%s); retrying", url, exc)
+        backoff = _REOPEN_MIN_S
+        try:
+            while not self._stop.is_set():
+                opened = time.monotonic()
+                failure = self._session(url, component)
+                if failure is None:
+                    return  # stopped
+                self._metrics.mavlink_link_failures.labels(link=url).inc()
+                if time.monotonic() - opened >= _RECONNECT_MAX_S:
+                    backoff = _REOPEN_MIN_S  # it had been up a while: a fresh failure
+                if self._health.set(component, "down", f"{failure}; reopening in {backoff:g} s"):
+                    log.warning("MAVLink endpoint %s: %s; reopening", url, failure)
                 self._stop.wait(backoff)
                 backoff = min(backoff * 2, _RECONNECT_MAX_S)
-                continue
-            backoff = 1.0
+        except BaseException as exc:
+            self._health.set(component, "down", f"link thread ended: {failure_reason(exc)}")
+            log.exception("MAVLink endpoint %s: the link thread ended", url)
+            raise
+
+    def _session(self, url: str, component: str) -> str | None:
+        """One connection, from open to failure (its reason) or to the stop event (None)."""
+        try:
+            conn = self._connect(url)
+        except Exception as exc:  # noqa: BLE001 - any failure to open is reported and retried
+            return f"cannot open: {failure_reason(exc)}"
+        with self._links_lock:
+            self._links[url] = conn
+        if self._health.set(component, "up", "listening"):
+            log.info("MAVLink endpoint %s open", url)
+        try:
+            self._receive(conn, url)
+        except Exception as exc:  # reported in /readyz, the link reopened
+            if not isinstance(exc, OSError):  # not the network's: keep the traceback
+                log.warning("MAVLink endpoint %s failed", url, exc_info=exc)
+            return f"link lost: {failure_reason(exc)}"
+        finally:
             with self._links_lock:
-                self._links[url] = conn
-            self._health.set(component, "up", "listening")
+                self._links.pop(url, None)
             try:
-                self._receive(conn, url)
-            except OSError as exc:
-                if self._health.set(component, "down", f"link lost: {exc}"):
-                    log.warning("MAVLink endpoint %s lost (%s); reopening", url, exc)
-            finally:
-                with self._links_lock:
-                    self._links.pop(url, None)
                 conn.close()
+            except Exception as exc:  # noqa: BLE001 - closing a broken link may fail too
+                log.debug("MAVLink endpoint %s: close failed: %s", url, exc)
+        return None
 
     def _receive(self, conn: Any, url: str) -> None:
         while not self._stop.is_set():
@@ -181,6 +206,8 @@ class MavlinkCollector:
                     continue
                 self.fleet.observe(record, url, heartbeat=kind == "HEARTBEAT")
                 envelope = Envelope("mavlink", Decoded(records=(record,)))
-            while not self._stop.is_set() and not self._sink.closed:
-                if self._sink.submit_threadsafe(envelope, _RECV_TIMEOUT_S):
+            # Offered at least once: after the pipeline closed it refuses and counts the record
+            # as dropped (telemetry_dropped_total), rather than this loop losing it uncounted.
+            while not self._sink.submit_threadsafe(envelope, _RECV_TIMEOUT_S):
+                if self._stop.is_set() or self._sink.closed:
                     break

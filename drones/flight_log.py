@@ -1,7 +1,8 @@
 """Flight evidence (docs/missions.md): the MAVLink stream of a mission's drone from upload to
 landing, kept as ``<folder>/<mission id>.tlog`` in QGroundControl's format (each packet after its
 receive time as 8-byte big-endian microseconds since the epoch). The collector's threads append;
-the service starts and finishes a recording. Thread-safe."""
+the service starts, resumes (a mission still running after a restart: the same file, a packet
+torn by the crash cut first) and finishes a recording. Thread-safe."""
 
 from __future__ import annotations
 
@@ -13,7 +14,9 @@ import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
-from typing import BinaryIO
+from typing import Any, BinaryIO
+
+from drones.mavlink import mavutil
 
 log = logging.getLogger(__name__)
 
@@ -57,6 +60,30 @@ class FlightRecorder:
         with self._lock:
             self._open[sysid] = _Recording(mission_id, path, f, time.monotonic())
         return previous
+
+    def resume(self, sysid: int, mission_id: str) -> int:
+        """Continue the mission's recording after a restart: a packet torn by the crash is cut
+        (the file stays a valid .tlog), then packets are appended to the same file, whose digest
+        at the finish covers all of it. Returns the bytes cut."""
+        self.finish(sysid)
+        self.folder.mkdir(parents=True, exist_ok=True)
+        path = self.path_of(mission_id)
+        f = path.open("ab")
+        try:
+            complete, packets, first_us = _complete(path)
+            cut = f.tell() - complete
+            if cut:
+                log.warning("flight log %s: %d bytes of a torn packet cut at %d", path, cut, complete)
+                f.truncate(complete)
+                f.flush()
+                os.fsync(f.fileno())
+        except OSError:
+            f.close()
+            raise
+        age_s = max(0.0, time.time() - first_us / 1e6) if first_us is not None else 0.0
+        with self._lock:  # its maximum age counts from the first packet, not from the restart
+            self._open[sysid] = _Recording(mission_id, path, f, time.monotonic() - age_s, packets)
+        return cut
 
     def write(self, sysid: int, packet: bytes, received_us: int) -> None:
         """Append one packet of the drone while it is recorded (flushed at once)."""
@@ -109,3 +136,33 @@ class FlightRecorder:
         with self._lock:
             drones = list(self._open)
         return [log for s in drones if (log := self.finish(s)) is not None]
+
+
+def _complete(path: Path) -> tuple[int, int, int | None]:
+    """(bytes, packets, first timestamp in µs) of the longest prefix of whole records: an 8-byte
+    timestamp and a MAVLink packet of the length its header gives that pymavlink decodes (CRC
+    included); what follows is a tail torn by a crash."""
+    m = mavutil().mavlink
+    mav: Any = m.MAVLink(None)
+    data = path.read_bytes()
+    at, packets, first_us = 0, 0, None
+    while at + 8 + 3 <= len(data):
+        magic, length, incompat = data[at + 8], data[at + 9], data[at + 10]
+        if magic == 0xFD:
+            size = 12 + length + (13 if incompat & 1 else 0)
+        elif magic == 0xFE:
+            size = 8 + length
+        else:
+            break
+        end = at + 8 + size
+        if end > len(data):
+            break
+        try:
+            mav.decode(bytearray(data[at + 8 : end]))
+        except (m.MAVError, ValueError, IndexError, KeyError):
+            if end == len(data):  # the last one, whole in length but not in content
+                break
+        if first_us is None:
+            first_us = int.from_bytes(data[at : at + 8], "big")
+        at, packets = end, packets + 1
+    return at, packets, first_us

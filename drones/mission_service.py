@@ -29,6 +29,7 @@ from drones.fence import FencePolygon, fence_json, fence_polygons, merge
 from drones.formats import preview, read_plan, read_plan_fence, read_waypoints, write_plan, write_waypoints
 from drones.missions import FRAME_RELATIVE_ALT, FRAME_TERRAIN_ALT, Checks, MissionItem
 from drones.planning import Camera, points, survey, tour
+from drones.profile import mission_profile
 from drones.terrain import DemTerrain, FlatTerrain, Terrain
 from telemetry.config import AirspaceConfig
 from telemetry.config_drones import DroneTypeConfig
@@ -45,7 +46,7 @@ class Mission:
     checks: Checks
     home: tuple[float, float]
     speed_ms: float
-    state: str = "planned"  # planned | uploaded | verified | running | done | failed
+    state: str = "planned"  # planned | awaiting_pilot | uploaded | verified | running | done | failed
     approval_id: str | None = None
     drone: int | None = None
     log: list[dict[str, Any]] = field(default_factory=list)
@@ -55,6 +56,9 @@ class Mission:
     approved_by: str | None = None
     approved_at_ms: int | None = None
     vehicle_offset: int = 0  # the vehicle's seq of item 0 once uploaded (its dialect's offset)
+    schedule: str | None = None  # the schedule that planned it (api/schedules.py)
+    reason: str | None = None  # why a scheduled mission failed
+    profile: list[dict[str, float]] = field(default_factory=list)  # drones/profile.py
 
     def waypoints(self) -> list[dict[str, Any]]:
         return [
@@ -92,6 +96,8 @@ class Mission:
             "approved_at_ms": self.approved_at_ms,
             "planned_at_ms": self.planned_at_ms,
             "drone": self.drone,
+            "schedule": self.schedule,
+            "reason": self.reason,
             "waypoints": self.waypoints(),
             "checks": {
                 "max_true_height_m": c.max_true_height_m,
@@ -109,6 +115,7 @@ class Mission:
             },
             "preview": preview(self.items),
             "fence": fence_json(self.fence),
+            "profile": self.profile,
         }
 
 
@@ -226,7 +233,8 @@ class MissionPlanner:
         fence = merge(imported_fence, fence_polygons(items, home2, self.zones))
         now = time.time()
         mission = Mission(f"m{next(self._ids)}-{int(now)}", kind, items, checks, home2, speed,
-                          home_amsl_m=home_amsl, fence=fence, planned_at_ms=int(now * 1000))  # fmt: skip
+                          home_amsl_m=home_amsl, fence=fence, planned_at_ms=int(now * 1000),
+                          profile=mission_profile(items, terrain, home2))  # fmt: skip
         self.missions[mission.id] = mission
         return mission
 

@@ -34,6 +34,8 @@ def document(m: Mission) -> dict[str, Any]:
         "planned_at_ms": m.planned_at_ms,
         "vehicle_offset": m.vehicle_offset,
         "log": m.log,
+        "schedule": m.schedule,
+        "reason": m.reason,
     }
 
 
@@ -73,6 +75,8 @@ def from_latest(value: LatestValue) -> Mission:
         approved_by=_str(f.get("approved_by")),
         approved_at_ms=int(approved_at) if isinstance(approved_at, int | float) else None,
         vehicle_offset=int(d.get("vehicle_offset", 0)),
+        schedule=_str(d.get("schedule")),
+        reason=_str(d.get("reason")),
     )
 
 

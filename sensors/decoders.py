@@ -6,6 +6,7 @@ input gives records, dead letters, or both (a backlog array with some bad items)
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
@@ -34,6 +35,8 @@ from telemetry.records import (
     ToiletReading,
     VehicleFix,
 )
+from telemetry.records_mode import GAUGE_EVENTS, GaugeEvent
+from telemetry.records_people import OFFICER_EVENTS, OFFICER_STATUSES, OfficerPosition, OfficerReport
 
 MAX_OBJECT_BYTES = 64 * 1024
 MAX_ARRAY_BYTES = 8 * 1024 * 1024  # a backlog: many objects in one message
@@ -131,12 +134,82 @@ def _vehicle(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record
     )
 
 
+def _officer(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record:
+    crs = opt_str(o, "crs", 16) or "WGS84"
+    if crs not in SUPPORTED_CRS:
+        raise DecodeError("out_of_range", f"'crs'={crs!r}; known: {', '.join(SUPPORTED_CRS)}")
+    lat, lon = to_wgs84(req_float(o, "lat", -90.0, 90.0), req_float(o, "lon", -180.0, 180.0), crs)
+    status = opt_str(o, "status", 16)
+    if status not in OFFICER_STATUSES:
+        raise DecodeError("out_of_range", f"'status'={status!r}; known: {', '.join(OFFICER_STATUSES)}")
+    return OfficerPosition(
+        officer=t.device,
+        district=_district(ctx, "officer", t.device),
+        time_ms=timestamp_ms(o, rx, ctx.max_future_ms),
+        lat=lat,
+        lon=lon,
+        status=status,
+        source_crs=crs,
+        seq=opt_int(o, "seq"),
+    )
+
+
+def _officer_event(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record:
+    kind = opt_str(o, "type", 32)
+    if kind not in OFFICER_EVENTS:
+        raise DecodeError("out_of_range", f"'type'={kind!r}; known: {', '.join(OFFICER_EVENTS)}")
+    incident = opt_str(o, "incident", 64)
+    if incident is None:
+        raise DecodeError("missing_field", "'incident' is required")
+    evidence = opt_str(o, "evidence_sha256", 64)
+    if evidence is not None and not _SHA256.fullmatch(evidence):
+        raise DecodeError("out_of_range", "'evidence_sha256' must be 64 hexadecimal digits")
+    return OfficerReport(
+        officer=t.device,
+        district=_district(ctx, "officer", t.device),
+        time_ms=timestamp_ms(o, rx, ctx.max_future_ms),
+        type=kind,
+        incident=incident,
+        note=opt_str(o, "note", 2000),
+        evidence_sha256=evidence.lower() if evidence else None,
+        seq=opt_int(o, "seq"),
+    )
+
+
+def _gauge_event(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record:
+    kind = opt_str(o, "type", 32)
+    if kind not in GAUGE_EVENTS:
+        raise DecodeError("out_of_range", f"'type'={kind!r}; known: {', '.join(GAUGE_EVENTS)}")
+    interval = opt_int(o, "interval_s")
+    if interval is None:
+        raise DecodeError("missing_field", "'interval_s' is required")
+    if not 1 <= interval <= 86_400:
+        raise DecodeError("out_of_range", f"'interval_s'={interval}; expected 1 to 86400")
+    return GaugeEvent(
+        gauge=t.device,
+        district=_district(ctx, "gauge", t.device),
+        time_ms=timestamp_ms(o, rx, ctx.max_future_ms),
+        type=kind,
+        interval_s=interval,
+        seq=opt_int(o, "seq"),
+    )
+
+
+_SHA256 = re.compile(r"[0-9a-fA-F]{64}")
 DECODERS: dict[tuple[str, str], Decoder] = {
     ("gauge", "telemetry"): _gauge,
     ("toilet", "telemetry"): _toilet,
     ("toilet", "event"): _toilet_event,
     ("vehicle", "telemetry"): _vehicle,
+    ("officer", "telemetry"): _officer,
+    ("officer", "event"): _officer_event,
+    ("gauge", "event"): _gauge_event,
 }
+OUTBOUND = "command"
+"""The channel of the service's own commands to devices (``{root}/officer/{id}/command``): they
+come back on the service's ``+/+`` subscription and are acknowledged without being stored (the
+incident's events record what was sent)."""
+_KINDS = frozenset(kind for kind, _ in DECODERS)
 
 
 def subscriptions(root: str) -> list[str]:
@@ -155,7 +228,7 @@ def parse_topic(topic: str, root: str) -> Topic:
     kind, device, channel = parts
     if not DEVICE_ID.fullmatch(device):
         raise DecodeError("bad_topic", f"device id {device[:70]!r} does not match [A-Za-z0-9_.-]{{1,64}}")
-    if (kind, channel) not in DECODERS:
+    if (kind, channel) not in DECODERS and (channel != OUTBOUND or kind not in _KINDS):
         raise DecodeError("unknown_channel", f"no decoder for {kind}/{channel}")
     return Topic(kind, device, channel)
 
@@ -189,6 +262,8 @@ def decode_message(
         doc = _load(payload)
     except DecodeError as err:
         return Decoded(dead_letters=(letter(err),))
+    if t.channel == OUTBOUND:
+        return Decoded()
     decoder = DECODERS[(t.kind, t.channel)]
     if isinstance(doc, dict):
         try:

@@ -7,8 +7,14 @@
 - A QoS-1 message is acknowledged only when the pipeline has written its points or its dead
   letter. Unacknowledged messages are bounded by ``receive_maximum``: we announce it to MQTT 5
   brokers *and* enforce it here, because Mosquitto 2.0.11 was measured sending hundreds beyond it
-  once acknowledgements flow (docs/decisions.md). When the bound is reached this thread waits,
-  so TCP flow control holds the backlog at the broker.
+  once acknowledgements flow (docs/decisions.md).
+- paho sends PINGREQ only from its network loop, after the callbacks of the packets it read
+  returned (``_loop`` -> ``loop_read`` -> ``on_message``, then ``loop_misc`` ->
+  ``_check_keepalive``), so this thread never waits longer than ``keepalive_s / 4`` at a time:
+  a message the pipeline has no room for waits in a bounded overflow that a feeder thread hands
+  over; at the in-flight bound the thread waits for an acknowledgement at most that long, then
+  takes the message anyway (only a broker that exceeds its in-flight limit gets that far, one
+  message per wait). A store outage longer than the keepalive no longer drops the connection.
 - An acknowledgement that arrives after the connection it belongs to was lost is dropped: the
   broker redelivers the message on the new connection and the write is idempotent. (Acking it
   on the new connection could acknowledge a different message that reused the packet id.)
@@ -18,6 +24,10 @@ from __future__ import annotations
 
 import logging
 import threading
+import time
+from collections import deque
+from collections.abc import Iterable
+from dataclasses import dataclass
 from types import TracebackType
 from typing import Any, Self
 
@@ -64,6 +74,15 @@ def build_client(cfg: MqttConfig, client_id: str, *, clean: bool = False) -> mqt
     return client
 
 
+@dataclass(frozen=True, slots=True)
+class _Held:
+    """A message the pipeline had no room for, waiting in the overflow for the feeder."""
+
+    envelope: Envelope
+    qos: int
+    generation: int
+
+
 class MqttCollector:
     name = "mqtt"
 
@@ -86,9 +105,14 @@ class MqttCollector:
             self._filters = [f"$share/{cfg.shared_group}/{f}" for f in self._filters]
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._acked = threading.Condition(self._lock)
+        self._changed = threading.Condition(self._lock)  # an ack, room in the overflow, a stop
         self._generation = 0
         self._unacked = 0
+        # Received, not yet taken by the pipeline; in order. QoS-1 entries are bounded by the
+        # in-flight bound, QoS-0 ones by ``receive_maximum`` (beyond it they are dropped, counted).
+        self._overflow: deque[_Held] = deque()
+        self._max_wait_s = cfg.keepalive_s / 4  # the longest this thread waits at a time
+        self._feeder: threading.Thread | None = None
         self._client: mqtt.Client | None = None
         self._refused = ""  # the broker's reason while it refuses our CONNECT (bad password, ACL)
 
@@ -116,26 +140,37 @@ class MqttCollector:
             properties=props,
         )
         self._client = client
+        self._feeder = threading.Thread(target=self._feed, name="mqtt-feeder", daemon=True)
+        self._feeder.start()  # stopped by _stop, joined in __aexit__
         client.loop_start()  # paho's network thread; stopped and joined in __aexit__
         return self
 
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
-        self._stop.set()
+        with self._changed:
+            self._stop.set()
+            self._changed.notify_all()
         client = self._client
         if client is None:
             return
         client.disconnect()
         client.loop_stop()  # joins the network thread
+        if self._feeder is not None:
+            self._feeder.join()
+            self._feeder = None
+        # QoS-1 messages left in the overflow were never acknowledged: the broker keeps them.
+        self._drop(h for h in self._overflow if h.qos == 0)
+        self._overflow.clear()
         self._client = None
         self._health.set("mqtt", "down", "stopped")
         self._metrics.mqtt_connected.set(0)
 
-    def publish(self, topic: str, payload: bytes) -> None:
-        """Publish retained at QoS 1 (alerts). paho queues it while the broker is away."""
+    def publish(self, topic: str, payload: bytes, *, retain: bool = True) -> None:
+        """Publish at QoS 1, retained by default (alerts; commands to devices are not). paho
+        queues it while the broker is away."""
         if self._client is not None:
-            self._client.publish(topic, payload, qos=1, retain=True)
+            self._client.publish(topic, payload, qos=1, retain=retain)
 
     # --- paho callbacks (network thread) ----------------------------------------------------
     def _on_connect(
@@ -147,11 +182,14 @@ class MqttCollector:
             log.warning("MQTT connection refused: %s", reason)
             return
         self._refused = ""
-        with self._acked:
+        with self._changed:
             self._generation += 1
             self._unacked = 0
             self._metrics.unacked.set(0)
-            self._acked.notify_all()
+            # The broker sends the old connection's unacknowledged messages again: drop our
+            # copies that the pipeline has not taken yet (acknowledging them is no longer possible).
+            self._overflow = deque(h for h in self._overflow if h.qos == 0)
+            self._changed.notify_all()
         client.subscribe([(f, self._cfg.qos) for f in self._filters])
         self._metrics.mqtt_connected.set(1)
         self._metrics.mqtt_connects.inc()
@@ -179,29 +217,73 @@ class MqttCollector:
             topic = bytes(msg._topic).decode("utf-8", "replace")
             letter = DeadLetter(received_ms, "mqtt", topic, bytes(msg.payload), "internal_error", repr(exc))
             decoded = Decoded(dead_letters=(letter,))
-        ack = None
-        if msg.qos > 0:
-            with self._acked:
-                while self._unacked >= self._cfg.receive_maximum and not self._stop.is_set():
-                    self._acked.wait(_SUBMIT_WAIT_S)
-                generation = self._generation
+        with self._changed:
+            self._wait_for_room(msg.qos)
+            ack = None
+            if msg.qos > 0:
                 self._unacked += 1
                 self._metrics.unacked.set(self._unacked)
-            ack = self._acker(client, msg.mid, msg.qos, generation)
-        envelope = Envelope("mqtt", decoded, ack)
-        while not self._stop.is_set() and not self._sink.closed:
-            if self._sink.submit_threadsafe(envelope, _SUBMIT_WAIT_S):
+                ack = self._acker(client, msg.mid, msg.qos, self._generation)
+            held = _Held(Envelope("mqtt", decoded, ack), msg.qos, self._generation)
+            if not self._overflow and self._sink.submit_threadsafe(held.envelope, 0):
+                return  # the pipeline had room: the usual case
+            if (
+                self._stop.is_set()
+                or self._sink.closed
+                or (msg.qos == 0 and len(self._overflow) >= self._cfg.receive_maximum)
+            ):
+                # Shutting down, or QoS 0 with no room: a QoS-1 message is never acknowledged
+                # (the broker redelivers it); a QoS-0 one is lost and counted.
+                self._drop([held] if msg.qos == 0 else [])
                 return
-        # Shutting down before there was room: never acknowledged, so the broker redelivers it.
+            self._overflow.append(held)
+            self._changed.notify_all()
+
+    def _wait_for_room(self, qos: int) -> None:
+        """At the bound, wait for an acknowledgement (or the feeder), but never longer than
+        ``keepalive_s / 4``: paho sends PINGREQ only when this callback has returned."""
+        deadline = time.monotonic() + self._max_wait_s
+        while not self._stop.is_set() and (
+            self._unacked >= self._cfg.receive_maximum
+            if qos > 0
+            else len(self._overflow) >= self._cfg.receive_maximum
+        ):
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            self._changed.wait(remaining)
+
+    def _drop(self, held: Iterable[_Held]) -> None:
+        n = sum(max(1, len(h.envelope.decoded.records) + len(h.envelope.decoded.dead_letters)) for h in held)
+        if n:
+            self._metrics.dropped.inc(n)
+            log.warning("%d QoS-0 MQTT inputs dropped: no room in the pipeline", n)
+
+    # --- feeder thread: overflow -> pipeline, waiting for room there ---------------------------
+    def _feed(self) -> None:
+        while True:
+            with self._changed:
+                while not self._overflow and not self._stop.is_set():
+                    self._changed.wait()
+                if self._stop.is_set():
+                    return
+                held = self._overflow[0]
+            while not self._sink.submit_threadsafe(held.envelope, _SUBMIT_WAIT_S):
+                if self._stop.is_set() or self._sink.closed:
+                    return  # left in the overflow: counted (QoS 0) or redelivered (QoS 1)
+            with self._changed:
+                if self._overflow and self._overflow[0] is held:
+                    self._overflow.popleft()
+                self._changed.notify_all()
 
     def _acker(self, client: mqtt.Client, mid: int, qos: int, generation: int) -> Any:
         def ack() -> None:
-            with self._acked:
+            with self._changed:
                 if generation != self._generation:
                     return  # the broker redelivers on the new connection
                 self._unacked -= 1
                 self._metrics.unacked.set(self._unacked)
-                self._acked.notify()
+                self._changed.notify_all()
             client.ack(mid, qos)
 
         return ack

@@ -15,6 +15,7 @@ simulator's wake-up rate. Deterministic for a given random generator.
 
 from __future__ import annotations
 
+import json
 import math
 import random
 from dataclasses import dataclass
@@ -51,9 +52,12 @@ def iso(ms: int) -> str:
     return (EPOCH + timedelta(milliseconds=ms)).isoformat(timespec="milliseconds")
 
 
-def gauge_interval_s(depth_cm: float, rates: Rates) -> float:
-    """A gauge's reporting interval for the depth it measures now."""
-    return rates.gauge_wet_s if depth_cm >= rates.wet_cm else rates.gauge_dry_s
+def gauge_interval_s(depth_cm: float, rates: Rates, commanded_s: float | None = None) -> float:
+    """A gauge's reporting interval for the depth it measures now. A commanded interval
+    (``{"interval_s": N}`` on its command channel) replaces the dry interval; a wet gauge still
+    reports at least every ``gauge_wet_s``."""
+    base = rates.gauge_dry_s if commanded_s is None else commanded_s
+    return min(rates.gauge_wet_s, base) if depth_cm >= rates.wet_cm else base
 
 
 def poisson(rng: random.Random, lam: float) -> int:
@@ -74,15 +78,29 @@ class Gauge:
     id: str
     depth_cm: float = 0.0
     last_ms: int | None = None  # the last report, in the gauge's clock
+    commanded_s: float | None = None  # the interval the service commanded (None: the fielded default)
 
     def step(self, now_ms: int, depth_cm: float, rates: Rates) -> Payload | None:
         """The gauge measures ``depth_cm`` at ``now_ms``; a payload when a report is due."""
         self.depth_cm = max(0.0, depth_cm)
-        interval_ms = gauge_interval_s(self.depth_cm, rates) * 1000
+        interval_ms = gauge_interval_s(self.depth_cm, rates, self.commanded_s) * 1000
         if self.last_ms is not None and now_ms - self.last_ms < interval_ms:
             return None
         self.last_ms = now_ms
         return {"ts": iso(now_ms), "depth_cm": round(self.depth_cm, 1), "battery_v": 3.6}
+
+    def command(self, body: bytes, now_ms: int) -> Payload | None:
+        """A command from the service (CONTRACT §2 ``{"interval_s": N}``): the new interval
+        holds from now on; answers the ``command_ack`` event, or None for what it does not know."""
+        try:
+            doc = json.loads(body)
+        except ValueError:
+            return None
+        interval = doc.get("interval_s") if isinstance(doc, dict) else None
+        if not isinstance(interval, int) or isinstance(interval, bool) or interval < 1:
+            return None
+        self.commanded_s = float(interval)
+        return {"ts": iso(now_ms), "type": "command_ack", "interval_s": interval}
 
 
 @dataclass

@@ -14,6 +14,7 @@ import itertools
 import json
 import logging
 import math
+import queue
 import random
 import threading
 import time
@@ -88,6 +89,7 @@ class SensorFleet:
         password: str = "",
         rates: Rates | None = None,
         timezone: str = "Asia/Shanghai",
+        storm_every_s: float = sc.STORM_EVERY_S,
     ) -> None:
         self._scenarios = sc.parse(scenario)
         self._address = parse_mqtt_url(broker_url)
@@ -102,6 +104,10 @@ class SensorFleet:
         self._auth = (username, password)
         directory = assets or sample_assets_dir()
         self._gauges = [Gauge(f["properties"]["id"]) for f in _load(directory, "gauges.geojson")]
+        self.storms = [  # the rainstorm's gauges, each on its own event clock
+            sc.StormClock(k, storm_every_s, min(sc.STORM_GAUGES, len(self._gauges)))
+            for k in range(min(sc.STORM_GAUGES, len(self._gauges)))
+        ]
         toilets = [
             (f["properties"]["id"], f["properties"].get("traffic"))
             for f in _load(directory, "toilets.geojson")
@@ -120,6 +126,7 @@ class SensorFleet:
         for k, v in enumerate(self._vehicles):  # staggered: some vehicle moves every few seconds
             v.terminal.phase_s = self.rates.gps_interval_s * k / len(self._vehicles)
         self._seq: dict[str, int] = {}
+        self._commands: queue.SimpleQueue[tuple[str, bytes]] = queue.SimpleQueue()  # from paho's thread
         self._started: datetime | None = None
         self._last: datetime | None = None
         if "sweepers" in self._scenarios:
@@ -148,17 +155,15 @@ class SensorFleet:
         dt_s = (now - self._last).total_seconds() if self._last is not None else 0.0
         self._last = now
         self._started = self._started or now
-        out: list[tuple[str, dict[str, Any]]] = []
+        out: list[tuple[str, dict[str, Any]]] = self._obey(now_ms)
         storm = "rainstorm" in self._scenarios
-        event_ms, storm_min = now_ms, 0.0
-        if storm:  # the storm's own clock: fast, from an hour ago, never ahead of now
-            elapsed = (now - self._started).total_seconds()
-            event = min(now, self._started + timedelta(seconds=elapsed * sc.STORM_SPEEDUP - sc.STORM_LEAD_S))
-            event_ms, storm_min = epoch_ms(event), elapsed * sc.STORM_SPEEDUP / 60.0
+        wall_s = (now - self._started).total_seconds()
         for k, g in enumerate(self._gauges):
             noise = self._rng.gauss(0, 0.2)
-            if storm and k < sc.STORM_GAUGES:
-                report = g.step(event_ms, sc.storm_depth_cm(k, storm_min) + noise, self.rates)
+            if storm and k < len(self.storms):  # the gauge's storm clock: never ahead of now
+                event_s, depth = self.storms[k].step(wall_s)
+                event_ms = min(now_ms, epoch_ms(self._started) + round(event_s * 1000))
+                report = g.step(event_ms, (depth or 0.0) + noise, self.rates)
             else:
                 report = g.step(now_ms, noise, self.rates)  # dry: a few millimetres of noise at most
             if report is not None:
@@ -181,6 +186,23 @@ class SensorFleet:
             if v.terminal.due(now_ms, self.rates.gps_interval_s):
                 out.append(self._message("vehicle", v.id, self._fix(v, now_ms)))
         return out
+
+    def storm_now(self, gauge: str | None = None) -> str | None:
+        """Start a storm cell at the next tick over ``gauge`` (default: the storm gauge whose clock
+        is furthest behind, i.e. the one that can have it soonest); returns the gauge's id, or
+        None without the rainstorm scenario. The cell waits until the gauge's event clock is far
+        enough behind the wall clock to run it (see :mod:`simulators.scenarios`)."""
+        if "rainstorm" not in self._scenarios or not self.storms:
+            return None
+        ids = [g.id for g in self._gauges[: len(self.storms)]]
+        if gauge is None:
+            k = min(range(len(self.storms)), key=lambda i: (self.storms[i].event_s, i))
+        elif gauge in ids:
+            k = ids.index(gauge)
+        else:
+            raise ValueError(f"{gauge} is not one of the storm's gauges {', '.join(ids)}")
+        self.storms[k].start_cell_now()
+        return ids[k]
 
     def _fix(self, v: _Vehicle, now_ms: int) -> dict[str, Any]:
         lon, lat = self._position(v)
@@ -243,12 +265,37 @@ class SensorFleet:
         return _along(v.path, along)
 
     # --- running ----------------------------------------------------------------------------
+    def gauge(self, gauge_id: str) -> Gauge:
+        """One simulated gauge (its commanded interval, its last report)."""
+        return next(g for g in self._gauges if g.id == gauge_id)
+
+    def command(self, topic: str, body: bytes) -> None:
+        """A command for a gauge (``{root}/gauge/{id}/command``), obeyed at the next tick."""
+        self._commands.put((topic, body))
+
+    def _obey(self, now_ms: int) -> list[tuple[str, dict[str, Any]]]:
+        """The commands received since the last tick: each gauge takes its new interval and
+        acknowledges it on its event channel (CONTRACT §2 ``command_ack``)."""
+        out: list[tuple[str, dict[str, Any]]] = []
+        gauges = {g.id: g for g in self._gauges}
+        while not self._commands.empty():
+            topic, body = self._commands.get_nowait()
+            parts = topic.split("/")
+            gauge = gauges.get(parts[-2]) if len(parts) >= 3 and parts[-1] == "command" else None
+            ack = gauge.command(body, now_ms) if gauge is not None else None
+            if gauge is not None and ack is not None:
+                out.append(self._message("gauge", gauge.id, ack, "event"))
+        return out
+
     def _connect(self) -> mqtt.Client:
         client = mqtt.Client(CallbackAPIVersion.VERSION2, protocol=mqtt.MQTTv311)
         if self._auth[0]:
             client.username_pw_set(*self._auth)
         if self._address.tls:
             client.tls_set()
+        commands = f"{self._root}/gauge/+/command"  # the gauges obey interval commands
+        client.on_connect = lambda c, *_: c.subscribe(commands, qos=1)  # again after a reconnect
+        client.on_message = lambda c, u, m: self.command(m.topic, bytes(m.payload))
         client.connect(self._address.host, self._address.port, keepalive=30)
         client.loop_start()
         return client

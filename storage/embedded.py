@@ -4,9 +4,10 @@ Layout: a ``series`` table maps each tag set to an integer id (like InfluxDB's s
 each measurement has a typed table keyed by ``(series, time)``, which makes writes idempotent
 (the same measurement, tags and time are stored once; field by field the last write wins, as in
 InfluxDB);
-``latest`` keeps each series' newest point for the device list; ``dead_letters`` keeps every
-rejected input. A batch is one transaction (DuckDB's WAL makes a commit durable). DuckDB calls
-run on one writer thread and one reader thread so the event loop never blocks.
+``latest`` keeps each series' newest point for the device list; ``dead_letters`` keeps the
+rejected inputs (within ``[dead_letters]`` retention). A batch is one transaction (DuckDB's WAL
+makes a commit durable). DuckDB calls run on one writer thread and one reader thread so the
+event loop never blocks.
 """
 
 from __future__ import annotations
@@ -23,7 +24,9 @@ from typing import Any, Self, TypeVar
 import duckdb
 import pyarrow as pa
 
+from storage.deadletters import prune
 from telemetry.errors import StoreError
+from telemetry.ports import Pruned
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, FieldValue, Point
 from telemetry.schema import MEASUREMENTS, FieldType, MeasurementSchema
@@ -245,6 +248,15 @@ class EmbeddedStore:
 
         await self._on(self._wpool, run)
 
+    async def prune_dead_letters(self, older_than_ms: int, max_bytes: int) -> Pruned:
+        def run() -> Pruned:
+            try:
+                return prune(self._writer(), older_than_ms, max_bytes, "octet_length")
+            except duckdb.Error as exc:
+                raise _map_error(exc) from exc
+
+        return await self._on(self._wpool, run)
+
     # --- reads ------------------------------------------------------------------------------
     async def _read(self, sql: str, params: list[Any]) -> list[tuple[Any, ...]]:
         def run() -> list[tuple[Any, ...]]:
@@ -287,7 +299,8 @@ class EmbeddedStore:
                 col = f't."{f}"' if kind != "bool" else f'CAST(t."{f}" AS DOUBLE)'
                 exprs.append(_AGG_SQL[query.fn].format(f=col).replace("time)", "t.time)"))
             every = int(query.every_ms) if query.every_ms else None
-            bucket = f"(t.time // {every}) * {every}" if every else "min(t.time)"
+            # floored to the window (SQL's // truncates: before 1970 a point fell into the next one)
+            bucket = f"(t.time - ((t.time % {every}) + {every}) % {every})" if every else "min(t.time)"
             group = "GROUP BY 1 ORDER BY 1" if every else ""
             sql = f"SELECT {bucket}, {', '.join(exprs)} FROM {source} {group} LIMIT {int(query.limit)}"
         rows = await self._read(sql, params)

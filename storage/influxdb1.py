@@ -22,7 +22,9 @@ import httpx
 from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
 from storage.lineprotocol import encode_batch
+from storage.retry_after import retry_after_s
 from telemetry.errors import QueryError, StoreError
+from telemetry.ports import Pruned
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, Point
 from telemetry.schema import MEASUREMENTS
@@ -39,14 +41,6 @@ def _ident(name: str) -> str:
 
 def _literal(value: str) -> str:
     return "'" + value.replace("\\", "\\\\").replace("'", "\\'") + "'"
-
-
-def _retry_after(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
-    try:
-        return float(value) if value is not None else None
-    except ValueError:
-        return None
 
 
 def _server_message(response: httpx.Response) -> str:
@@ -108,10 +102,13 @@ class InfluxDB1Store:
             raise StoreError(f"InfluxDB {self._url} unreachable: {exc!r}", retryable=True) from exc
         if response.status_code >= 300:
             message = f"InfluxDB {path} answered {response.status_code}: {_server_message(response)}"
+            if response.status_code in (401, 403):  # an operator's fix: say which keys
+                who = f"user {self._auth[0]!r}" if self._auth else "no credentials"
+                message += f" (check [store] username and password: {who})"
             raise StoreError(
                 message,
                 retryable=response.status_code not in _NOT_RETRYABLE,
-                retry_after_s=_retry_after(response),
+                retry_after_s=retry_after_s(response.headers.get("retry-after")),
             )
         return response
 
@@ -146,7 +143,17 @@ class InfluxDB1Store:
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return await self._letters.newest(limit)
 
+    async def prune_dead_letters(self, older_than_ms: int, max_bytes: int) -> Pruned:
+        return await self._letters.prune(older_than_ms, max_bytes)
+
     # --- reads ------------------------------------------------------------------------------
+    def _from(self, measurement: str) -> str:
+        """The measurement in the configured retention policy (where the writes go), else the
+        database's default one."""
+        if not self._rp:
+            return _ident(measurement)
+        return f"{_ident(self._db)}.{_ident(self._rp)}.{_ident(measurement)}"
+
     async def _select(self, q: str) -> list[dict[str, Any]]:
         r = await self._request("GET", "/query", params={"db": self._db, "q": q, "epoch": "ms"})
         result = r.json()["results"][0]
@@ -171,12 +178,12 @@ class InfluxDB1Store:
         cond = f" WHERE {' AND '.join(where)}" if where else ""
         if query.fn is None:
             select = ", ".join(_ident(f) for f in fields)
-            q = f"SELECT {select} FROM {_ident(m.name)}{cond} ORDER BY time LIMIT {int(query.limit)}"
+            q = f"SELECT {select} FROM {self._from(m.name)}{cond} ORDER BY time LIMIT {int(query.limit)}"
         else:
             fn = _INFLUXQL_FN[query.fn]
             select = ", ".join(f"{fn}({_ident(f)}) AS {_ident(f)}" for f in fields)
             group = f" GROUP BY time({int(query.every_ms)}ms) fill(none)" if query.every_ms else ""
-            q = f"SELECT {select} FROM {_ident(m.name)}{cond}{group} LIMIT {int(query.limit)}"
+            q = f"SELECT {select} FROM {self._from(m.name)}{cond}{group} LIMIT {int(query.limit)}"
         rows: list[SeriesRow] = []
         for s in await self._select(q):
             cols = s["columns"]
@@ -191,7 +198,7 @@ class InfluxDB1Store:
         m = MEASUREMENTS.get(measurement)
         if m is None:
             raise QueryError(f"unknown measurement {measurement!r}")
-        q = f"SELECT * FROM {_ident(m.name)} GROUP BY * ORDER BY time DESC LIMIT 1"
+        q = f"SELECT * FROM {self._from(m.name)} GROUP BY * ORDER BY time DESC LIMIT 1"
         out = []
         for s in await self._select(q):
             tags: dict[str, str] = {k: v for k, v in (s.get("tags") or {}).items() if v}

@@ -25,8 +25,10 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 from storage.deadletters import DeadLetterFile
 from storage.fieldtypes import typed as _typed
 from storage.lineprotocol import encode_batch
+from storage.retry_after import retry_after_s
 from telemetry.errors import QueryError, StoreError
 from telemetry.instants import epoch_ms
+from telemetry.ports import Pruned
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
 from telemetry.records import DeadLetter, FieldValue, Point
 from telemetry.schema import MEASUREMENTS, MeasurementSchema
@@ -132,11 +134,13 @@ class InfluxDB2Store:
             except ApiException as exc:
                 status = int(exc.status or 0)
                 headers: dict[str, str] = dict(exc.headers or {})
-                retry_after = headers.get("Retry-After")
+                message = f"InfluxDB 2.x answered {status}: {str(exc.body or exc.reason)[:500]}"
+                if status in (401, 403):  # an operator's fix: say which keys
+                    message += " (check [store] token, and org and bucket for its permissions)"
                 raise StoreError(
-                    f"InfluxDB 2.x answered {status}: {str(exc.body or exc.reason)[:500]}",
+                    message,
                     retryable=status not in (400, 413),
-                    retry_after_s=float(retry_after) if retry_after and retry_after.isdigit() else None,
+                    retry_after_s=retry_after_s(headers.get("Retry-After") or headers.get("retry-after")),
                 ) from exc
             except (Urllib3Error, OSError) as exc:
                 raise StoreError(f"InfluxDB 2.x {self._url} unreachable: {exc!r}", retryable=True) from exc
@@ -168,6 +172,9 @@ class InfluxDB2Store:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return await self._letters.newest(limit)
+
+    async def prune_dead_letters(self, older_than_ms: int, max_bytes: int) -> Pruned:
+        return await self._letters.prune(older_than_ms, max_bytes)
 
     async def _flux(self, flux: str) -> list[dict[str, Any]]:
         api = self._api().query_api()

@@ -10,21 +10,26 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from pydantic import Field, ValidationError, field_validator, model_validator
+from pydantic import AfterValidator, Field, ValidationError, field_validator, model_validator
 from pydantic_settings import BaseSettings, PydanticBaseSettingsSource, SettingsConfigDict, SettingsError
 
 from telemetry.config_base import Section as _Section
 from telemetry.config_derivations import FloodConfig as FloodConfig  # noqa: PLC0414 - re-exported
 from telemetry.config_derivations import SanitationConfig as SanitationConfig  # noqa: PLC0414
 from telemetry.config_derivations import ToiletsConfig as ToiletsConfig  # noqa: PLC0414
+from telemetry.config_dispatch import DispatchConfig
 from telemetry.config_drones import AirportConfig as AirportConfig  # noqa: PLC0414 - re-exported
 from telemetry.config_drones import AirspaceConfig as AirspaceConfig  # noqa: PLC0414 - re-exported
 from telemetry.config_drones import DronesConfig
+from telemetry.config_emergency import EmergencyConfig
 from telemetry.config_env import env_problems
+from telemetry.config_map import MapConfig
+from telemetry.config_supervision import SupervisionConfig
 from telemetry.errors import ConfigError
+from telemetry.urls import check_http_url, parse_mqtt_url
 
 ENV_PREFIX = "TELEMETRY_"
 DEFAULT_TOKEN = "change-me"  # noqa: S105 - the documented placeholder that start-up refuses
@@ -36,6 +41,7 @@ DEMO_TOKENS = {
 }
 
 Role = Literal["viewer", "manager", "pilot", "admin"]
+HttpUrl = Annotated[str, AfterValidator(check_http_url)]  # parsed as httpx will (telemetry/urls.py)
 
 
 class SiteConfig(_Section):
@@ -68,14 +74,30 @@ class MqttConfig(_Section):
     receive_maximum: int = Field(5000, ge=1, le=65535)  # unacknowledged QoS-1 messages in flight
     session_expiry_s: int = Field(7 * 86400, ge=86400)
     keepalive_s: int = Field(30, ge=5, le=3600)
-    reconnect_max_s: float = Field(5.0, gt=0, le=30)  # back within 10 s of the broker (docs/decisions.md §50)
+    # whole seconds, as paho's back-off counts them from 1 s (0.5 became 0: a reconnect hot loop)
+    reconnect_max_s: int = Field(5, ge=1, le=30)  # back within 10 s of the broker (docs/decisions.md §50)
     max_future_s: float = Field(300.0, ge=0)  # readings further ahead than this are rejected
 
     @field_validator("url")
     @classmethod
     def _scheme(cls, v: str) -> str:
-        if v != "embedded" and not re.match(r"^mqtts?://[^:/]+(:\d{1,5})?/?$", v):
-            raise ValueError("expected mqtt://HOST[:PORT], mqtts://HOST[:PORT] or 'embedded'")
+        if v != "embedded":
+            try:
+                parse_mqtt_url(v)  # the collector's own parser: what passes here, it can connect to
+            except ValueError as exc:
+                expected = "expected mqtt://HOST[:PORT], mqtts://HOST[:PORT] or 'embedded'"
+                raise ValueError(f"{exc} ({expected})") from exc
+        return v
+
+    @field_validator("reconnect_max_s", mode="before")
+    @classmethod
+    def _whole_seconds(cls, v: object) -> object:
+        try:
+            fraction = isinstance(v, float | str) and not float(v).is_integer()
+        except ValueError:
+            return v  # not a number: pydantic says so
+        if fraction:
+            raise ValueError("whole seconds, 1-30: paho's back-off starts at 1 s and counts seconds")
         return v
 
     @field_validator("root")
@@ -107,7 +129,7 @@ class MavlinkConfig(_Section):
 class StoreConfig(_Section):
     backend: Literal["embedded", "influxdb1", "influxdb2"] = "embedded"
     path: str = "data"
-    url: str = "http://127.0.0.1:8086"
+    url: HttpUrl = "http://127.0.0.1:8086"
     database: str = "telemetry"
     retention_policy: str = ""  # influxdb1: write into this retention policy (empty: the default)
     username: str = ""
@@ -133,12 +155,20 @@ class PipelineConfig(_Section):
     """Extension: the bounded queue and the batching of the pipeline."""
 
     queue_size: int = Field(20_000, ge=10)
+    max_queue_bytes: int = Field(64 << 20, ge=1 << 20)  # also bounded in (estimated) bytes
     batch_size: int = Field(5_000, ge=1, le=100_000)
     flush_interval_s: float = Field(0.2, gt=0, le=60)
 
 
+class DeadLettersConfig(_Section):
+    """Extension: dead-letter retention (payloads up to 8 MiB each are not kept forever)."""
+
+    retention_days: int = Field(30, ge=1)
+    max_bytes: int = Field(256 << 20, ge=1 << 20)  # raw payloads; the oldest go first
+
+
 class WebhookConfig(_Section):
-    url: str = Field(pattern=r"^https?://")
+    url: HttpUrl
     levels: list[str] = Field(default_factory=lambda: ["yellow", "red", "offline", "fault"])
     # a gauge gone silent and a stuck gauge are alerts of their own kinds (DOMAIN.md, flood)
     kinds: list[str] = Field(default_factory=lambda: ["flood", "gauge_offline", "sensor_fault"])
@@ -224,15 +254,20 @@ class Settings(BaseSettings):
     store: StoreConfig = StoreConfig()
     spool: SpoolConfig = SpoolConfig()
     pipeline: PipelineConfig = PipelineConfig()
+    dead_letters: DeadLettersConfig = DeadLettersConfig()
     flood: FloodConfig = FloodConfig()
     toilets: ToiletsConfig = ToiletsConfig()
     sanitation: SanitationConfig = SanitationConfig()
     alerts: AlertsConfig = AlertsConfig()
     api: ApiConfig = ApiConfig()
     audit: AuditConfig = AuditConfig()
+    dispatch: DispatchConfig = DispatchConfig()
+    emergency: EmergencyConfig = EmergencyConfig()
     assets: AssetsConfig = AssetsConfig()
+    map: MapConfig = MapConfig()
     airspace: AirspaceConfig = AirspaceConfig()
     drones: DronesConfig = DronesConfig()
+    supervision: SupervisionConfig = SupervisionConfig()
 
     @classmethod
     def settings_customise_sources(

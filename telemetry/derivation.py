@@ -89,6 +89,7 @@ class DerivationRunner:
         self.derivation = derivation
         self._announcer = announcer
         self._out: asyncio.Queue[Derived] = asyncio.Queue()
+        self._failure: Exception | None = None  # observe's, for run() to raise
 
     @property
     def name(self) -> str:
@@ -96,14 +97,24 @@ class DerivationRunner:
 
     def observe(self, messages: list[tuple[Record, ...]]) -> None:
         """The pipeline's observer (event loop): a message settles as a whole, so a backlog array
-        raises at most one alert per device."""
-        derived = self.derivation.observe(messages, now_ms())
+        raises at most one alert per device. A failure is not the pipeline's: the batch is
+        stored all the same, and :meth:`run` raises it, so that its supervisor counts it and
+        restarts the runner (telemetry/supervise.py); the derivation keeps its state and has
+        missed that batch."""
+        try:
+            derived = self.derivation.observe(messages, now_ms())
+        except Exception as exc:  # noqa: BLE001 - handed to run(), which raises it
+            if self._failure is None:
+                self._failure = exc
+                self._out.put_nowait(NOTHING)  # wakes run()
+            return
         if derived:
             self._out.put_nowait(derived)
 
     async def run(self, submit: Submit) -> None:
         """Until cancelled: tick, store derived records, announce notices. Alerts still in the
-        queue at a stop are derived again from the store at the next start."""
+        queue at a stop are derived again from the store at the next start. Raises what failed
+        (an observation, a tick, an announcement); run it again to go on."""
         async with asyncio.TaskGroup() as tasks:
             if self.derivation.tick_interval_s is not None:
                 tasks.create_task(self._tick(self.derivation.tick_interval_s))
@@ -115,6 +126,9 @@ class DerivationRunner:
                     self._announcer.publish(notice)
                     if notice.kind is not None:
                         tasks.create_task(self._announcer.post(notice))
+                if self._failure is not None:
+                    failure, self._failure = self._failure, None
+                    raise failure
 
     async def _tick(self, interval_s: float) -> None:
         while True:

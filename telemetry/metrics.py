@@ -29,7 +29,8 @@ class Metrics:
         )
         self.dropped = Counter(
             "telemetry_dropped",
-            "Inputs lost without a dead letter (the promise: stays 0)",
+            "Records lost without a dead letter: input without an acknowledgement (QoS 0, MAVLink,"
+            " derived) left unwritten at shutdown or refused once closed (the promise: stays 0)",
             registry=r,
         )
         self.spooled = Gauge("telemetry_spooled", "Points waiting in the durable spool", registry=r)
@@ -63,6 +64,27 @@ class Metrics:
         self.mavlink_bad = Counter("telemetry_mavlink_bad_data", "Undecodable MAVLink bytes", registry=r)
         self.webhooks = Counter(
             "telemetry_webhooks", "Alert webhook deliveries, by outcome", ["outcome"], registry=r
+        )
+        self.task_restarts = Counter(
+            "telemetry_task_restarts",
+            "Runtime tasks restarted after a failure, by task (telemetry/supervise.py)",
+            ["task"],
+            registry=r,
+        )
+        self.mavlink_link_failures = Counter(
+            "telemetry_mavlink_link_failures",
+            "MAVLink links that failed (could not open, or lost) and are reopened, by endpoint",
+            ["link"],
+            registry=r,
+        )
+        self.dead_letters_pruned = Counter(
+            "telemetry_dead_letters_pruned",
+            "Dead letters deleted by retention, by reason (age, size)",
+            ["reason"],
+            registry=r,
+        )
+        self.queue_bytes = Gauge(
+            "telemetry_queue_bytes", "Estimated bytes of the messages in the pipeline queue", registry=r
         )
         self.dropped.inc(0)
         self._sources: list[Callable[[], Iterable[Metric]]] = []

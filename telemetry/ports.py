@@ -5,10 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from types import TracebackType
-from typing import Protocol, Self
+from typing import NamedTuple, Protocol, Self
 
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
 from telemetry.records import DeadLetter, Decoded, Point
+
+
+class Pruned(NamedTuple):
+    """Dead letters deleted by retention: past the age limit, then the oldest past the size cap."""
+
+    by_age: int
+    by_size: int
 
 
 class Store(Protocol):
@@ -32,6 +39,11 @@ class Store(Protocol):
     async def latest(self, measurement: str) -> list[LatestValue]: ...
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]: ...
+
+    async def prune_dead_letters(self, older_than_ms: int, max_bytes: int) -> Pruned:
+        """Delete dead letters received before ``older_than_ms``, then the oldest until their raw
+        payloads total at most ``max_bytes``."""
+        ...
 
     async def ping(self) -> None:
         """Raise ``StoreError`` when the store cannot serve."""

@@ -10,6 +10,8 @@ from dataclasses import dataclass, field
 from telemetry.points import FieldValue as FieldValue  # noqa: PLC0414 - re-exported
 from telemetry.points import Point as Point  # noqa: PLC0414 - re-exported
 from telemetry.points import tags_of
+from telemetry.records_mode import GaugeEvent, ModeRecord
+from telemetry.records_people import IncidentEvent, IncidentRecord, OfficerPosition, OfficerReport
 
 
 @dataclass(frozen=True, slots=True)
@@ -199,6 +201,22 @@ class MissionEvent:
 
 
 @dataclass(frozen=True, slots=True)
+class ScheduleRecord:
+    """A patrol schedule as it stands after a change (extension measurement ``schedule``): its
+    JSON document (recurrence, mission, last run) and its state (``active``, ``deleted``). The
+    newest point of a schedule is its current form (api/schedules.py)."""
+
+    schedule: str
+    time_ms: int
+    document: str
+    state: str
+
+    def to_point(self) -> Point:
+        fields = {"document": self.document, "state": self.state}
+        return Point.make("schedule", {"schedule": self.schedule}, fields, self.time_ms)
+
+
+@dataclass(frozen=True, slots=True)
 class MissionRecord:
     """A planned mission as it stands after a change (extension measurement ``mission``): its
     JSON document (items, checks, home, fence, speed, type) and its state, drone and approval.
@@ -349,6 +367,46 @@ class RouteCompliance:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class WebhookDelivery:
+    """One alert's delivery to one webhook as it stands (extension measurement
+    ``webhook_delivery``, telemetry/alerts/deliveries.py): ``pending`` until the receiver answers
+    2xx (``delivered``) or the tries are spent (``failed``). ``url`` is shown with its secrets
+    masked; ``hook`` (a digest of the real URL) finds the configured hook again; ``body`` is the
+    alert JSON exactly as posted."""
+
+    delivery: str  # the id, sent as the Idempotency-Key header
+    time_ms: int
+    url: str
+    hook: str
+    kind: str
+    level: str
+    state: str  # pending | delivered | failed
+    attempts: int
+    body: str
+    alert: str | None = None
+    last_error: str | None = None
+    status_code: int | None = None
+
+    def to_point(self) -> Point:
+        return Point.make(
+            "webhook_delivery",
+            {"delivery": self.delivery, "alert": self.alert or None},
+            {
+                "url": self.url,
+                "hook": self.hook,
+                "kind": self.kind,
+                "level": self.level,
+                "state": self.state,
+                "attempts": self.attempts,
+                "body": self.body,
+                "last_error": self.last_error,
+                "status_code": self.status_code,
+            },
+            self.time_ms,
+        )
+
+
 Record = (
     GaugeReading
     | ToiletReading
@@ -357,8 +415,16 @@ Record = (
     | DroneState
     | MissionEvent
     | MissionRecord
+    | ScheduleRecord
     | FloodAlert
     | AlertAck
     | AlertChange
     | RouteCompliance
+    | WebhookDelivery
+    | OfficerPosition
+    | OfficerReport
+    | IncidentEvent
+    | IncidentRecord
+    | GaugeEvent
+    | ModeRecord
 )

@@ -130,6 +130,7 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                     "approved_at_ms": "int",
                 },
             ),
+            _m("schedule", ("schedule",), {"document": "str", "state": "str"}),  # extension: patrol schedule
             _m("alert_ack", ("alert", "kind"), {"by": "str"}),  # extension: who acknowledged an alert
             _m(  # extension: an alert raised, escalated or cleared (the kinds without their own record)
                 "alert",
@@ -144,6 +145,37 @@ MEASUREMENTS: MappingProxyType[str, MeasurementSchema] = MappingProxyType(
                     "since_ms": "int",
                 },
             ),
+            _m(  # extension: an alert's delivery to a webhook (telemetry/alerts/deliveries.py)
+                "webhook_delivery",
+                ("delivery", "alert"),
+                {
+                    "url": "str",
+                    "hook": "str",
+                    "kind": "str",
+                    "level": "str",
+                    "state": "str",
+                    "attempts": "int",
+                    "body": "str",
+                    "last_error": "str",
+                    "status_code": "int",
+                },
+            ),
+            _m(
+                "officer_position", ("officer", "district"), {"lat": "float", "lon": "float", "status": "str"}
+            ),
+            _m(  # extension: an officer's report as sent (officer/event)
+                "officer_event",
+                ("officer", "district", "type"),
+                {"incident": "str", "note": "str", "evidence_sha256": "str"},
+            ),
+            _m(  # step (= event): two steps of one millisecond stay apart
+                "incident_event",
+                ("incident", "kind", "step"),
+                {"event": "str", "officer": "str", "actor": "str", "detail": "str"},
+            ),
+            _m("incident", ("incident", "kind"), {"state": "str", "document": "str"}),  # extension
+            _m("gauge_event", ("gauge", "district", "type"), {"interval_s": "int"}),  # extension
+            _m("mode", ("district",), {"level": "str", "by": "str", "previous": "str"}),  # extension
         )
     }
 )
@@ -155,5 +187,6 @@ KIND_MEASUREMENT: MappingProxyType[str, str] = MappingProxyType(
         "toilet": "toilet_footfall",
         "vehicle": "vehicle_position",
         "drone": "drone_state",
+        "officer": "officer_position",
     }
 )

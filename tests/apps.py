@@ -6,6 +6,7 @@ from __future__ import annotations
 import contextlib
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 from fastapi.testclient import TestClient
 
@@ -23,15 +24,20 @@ def app_client(
     tokens: dict[str, str],
     client_id: str,
     endpoints: tuple[str, ...] = (),
+    api: dict[str, Any] | None = None,
+    sections: dict[str, dict[str, Any]] | None = None,
 ) -> Iterator[TestClient]:
-    """``tokens`` maps each token to its role; ``endpoints`` are MAVLink links to listen on."""
+    """``tokens`` maps each token to its role; ``endpoints`` are MAVLink links to listen on;
+    ``api``: more ``[api]`` keys (e.g. ``rate_limit_per_s = 0`` for many requests); ``sections``:
+    other sections (e.g. ``{"dispatch": {"accept_timeout_s": 3}}``)."""
     settings = load_settings(
         overrides={
             "store": {"path": str(folder / "store")},
             "spool": {"path": str(folder / "spool")},
             "mqtt": {"url": mosquitto.url, "client_id": client_id},
             "mavlink": {"endpoints": list(endpoints)},
-            "api": {"tokens": [{"token": t, "role": r} for t, r in tokens.items()]},
+            "api": {"tokens": [{"token": t, "role": r} for t, r in tokens.items()], **(api or {})},
+            **(sections or {}),
         }
     )
     with TestClient(create_app(settings, registry=load_registry(sample_assets_dir()))) as c:

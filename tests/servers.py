@@ -112,7 +112,9 @@ class Influxd:
     """Debian's InfluxDB 1.x with its data in a temporary folder; ``stop()``/``start()`` keep
     the port and the data (an outage, not a new server)."""
 
-    def __init__(self, workdir: Path) -> None:
+    def __init__(self, workdir: Path, *, auth: tuple[str, str] | None = None) -> None:
+        """``auth``: (user, password) of an admin made at the first start, with
+        ``auth-enabled`` on (every request then needs credentials)."""
         binary = find_binary("influxd")
         if binary is None:
             raise RuntimeError("influxd is not installed: apt-get install influxdb (make test does)")
@@ -134,6 +136,7 @@ bind-address = "127.0.0.1:{free_port()}"
 [http]
   bind-address = "127.0.0.1:{self.port}"
   log-enabled = false
+  auth-enabled = {"true" if auth else "false"}
 [monitor]
   store-enabled = false
 [continuous_queries]
@@ -141,10 +144,23 @@ bind-address = "127.0.0.1:{free_port()}"
 """
         )
         self.proc: subprocess.Popen[bytes] | None = None
+        self.auth = auth
 
     @property
     def url(self) -> str:
         return f"http://127.0.0.1:{self.port}"
+
+    def _make_admin(self) -> None:
+        """With auth on and no user yet, InfluxDB 1.x accepts this one statement unauthenticated."""
+        import httpx
+
+        assert self.auth is not None
+        user, password = self.auth
+        q = f"CREATE USER \"{user}\" WITH PASSWORD '{password}' WITH ALL PRIVILEGES"
+        r = httpx.post(f"{self.url}/query", params={"q": q}, timeout=10)
+        if r.status_code == 401:  # made at an earlier start: the user exists
+            return
+        r.raise_for_status()
 
     def start(self) -> None:
         import httpx
@@ -155,6 +171,8 @@ bind-address = "127.0.0.1:{free_port()}"
         while time.monotonic() < deadline:
             try:
                 if httpx.get(f"{self.url}/ping", timeout=1).status_code == 204:
+                    if self.auth:
+                        self._make_admin()
                     return
             except httpx.HTTPError:
                 pass
@@ -174,7 +192,7 @@ bind-address = "127.0.0.1:{free_port()}"
     def query(self, q: str, db: str = "telemetry") -> list[dict[str, object]]:
         import httpx
 
-        r = httpx.get(f"{self.url}/query", params={"db": db, "q": q}, timeout=30)
+        r = httpx.get(f"{self.url}/query", params={"db": db, "q": q}, auth=self.auth, timeout=30)
         r.raise_for_status()
         result = r.json()["results"][0]
         series: list[dict[str, object]] = result.get("series", [])

@@ -8,6 +8,7 @@ import pytest
 
 from telemetry.config import DEFAULT_TOKEN, load_settings, production_problems, token_sha256
 from telemetry.errors import ConfigError
+from telemetry.urls import parse_mqtt_url
 
 
 def paths(exc: pytest.ExceptionInfo[ConfigError]) -> list[str]:
@@ -139,3 +140,67 @@ def test_serve_refuses_the_default_token(tmp_path: Path) -> None:
     r = run_cli("serve", cwd=tmp_path)
     assert r.returncode == 2
     assert "api.tokens.0.token" in r.stderr
+
+
+def test_an_unknown_log_level_is_a_usage_error(tmp_path: Path) -> None:
+    """It was a ValueError traceback from logging.basicConfig."""
+    r = run_cli("--log-level", "foo", "check-config", "x.toml", cwd=tmp_path)
+    assert r.returncode == 2
+    assert "--log-level: unknown level 'foo'" in r.stderr
+    assert "Traceback" not in r.stderr
+
+
+@pytest.mark.parametrize(
+    ("url", "host", "port"),
+    [
+        ("mqtt://[::1]:1883", "::1", 1883),
+        ("mqtts://[2001:db8::7]", "2001:db8::7", 8883),
+        ("mqtt://b.example/", "b.example", 1883),
+    ],
+)
+def test_the_broker_url_and_its_parser_accept_the_same(url: str, host: str, port: int) -> None:
+    assert load_settings(overrides={"mqtt": {"url": url}}).mqtt.url == url
+    address = parse_mqtt_url(url)
+    assert (address.host, address.port) == (host, port)
+
+
+@pytest.mark.parametrize(
+    ("url", "why"),
+    [
+        ("mqtt://broker:99999", "Port out of range"),
+        ("mqtt://broker:0", "port 0"),
+        ("mqtt://[::1", "Invalid IPv6"),
+        ("mqtt://[::g]:1883", "IPv6"),
+        ("mqtt://user@broker", "mqtt.username"),
+        ("mqtt://broker/topic", "without a path"),
+        ("http://broker", "scheme"),
+    ],
+)
+def test_a_bad_broker_url_is_refused_by_both(url: str, why: str) -> None:
+    with pytest.raises(ConfigError) as exc:
+        load_settings(overrides={"mqtt": {"url": url}})
+    assert paths(exc) == ["mqtt.url"]
+    assert why in exc.value.problems[0][1]
+    with pytest.raises(ValueError, match=why):
+        parse_mqtt_url(url)
+
+
+@pytest.mark.parametrize(
+    "url", ["http://[::1", "http://999.1.1.1:8086", "http://exa mple", "http://:80", "ftp://x"]
+)
+def test_webhook_and_influx_urls_are_validated_as_urls(url: str) -> None:
+    """``http://[::1`` passed the webhook's pattern and raised httpx.InvalidURL at the first alert."""
+    with pytest.raises(ConfigError) as exc:
+        load_settings(overrides={"alerts": {"webhooks": [{"url": url}]}, "store": {"url": url}})
+    assert sorted(paths(exc)) == ["alerts.webhooks.0.url", "store.url"]
+    ok = load_settings(overrides={"alerts": {"webhooks": [{"url": "https://[::1]:8443/sms?x=1"}]}})
+    assert ok.alerts.webhooks[0].url == "https://[::1]:8443/sms?x=1"
+
+
+def test_a_reconnect_cap_below_a_whole_second_is_refused() -> None:
+    """0.5 was accepted and passed to paho as int(0.5) == 0: reconnects without a pause."""
+    with pytest.raises(ConfigError) as exc:
+        load_settings(overrides={"mqtt": {"reconnect_max_s": 0.5}})
+    assert paths(exc) == ["mqtt.reconnect_max_s"]
+    assert "whole seconds" in exc.value.problems[0][1]
+    assert load_settings(overrides={"mqtt": {"reconnect_max_s": 2}}).mqtt.reconnect_max_s == 2

@@ -11,6 +11,7 @@ from telemetry.assets import Registry, load_registry, sample_assets_dir
 from telemetry.errors import DecodeError
 from telemetry.geo import wgs84_to_gcj02
 from telemetry.records import GaugeReading, ToiletEvent, ToiletReading, VehicleFix
+from telemetry.records_people import OfficerPosition, OfficerReport
 
 NOW_MS = 1_795_600_000_000  # 2026-11-25
 ROOT = "city/haishu"
@@ -97,8 +98,9 @@ def test_clock_behind_is_accepted_and_slightly_ahead_too() -> None:
         (f"{ROOT}/gauge/G01", "bad_topic"),
         (f"{ROOT}/gauge/bad id/telemetry", "bad_topic"),
         (f"{ROOT}/gauge/{'x' * 65}/telemetry", "bad_topic"),
-        (f"{ROOT}/gauge/G01/event", "unknown_channel"),
+        (f"{ROOT}/vehicle/V1/event", "unknown_channel"),  # gauge/event: CONTRACT v2 (issue 20)
         (f"{ROOT}/drain/D1/telemetry", "unknown_channel"),
+        (f"{ROOT}/drain/D1/command", "unknown_channel"),
     ],
 )
 def test_bad_topics(topic: str, reason: str) -> None:
@@ -109,7 +111,8 @@ def test_bad_topics(topic: str, reason: str) -> None:
 def test_parse_topic_and_subscriptions() -> None:
     t = parse_topic(f"{ROOT}/toilet/T01/event", ROOT)
     assert (t.kind, t.device, t.channel) == ("toilet", "T01", "event")
-    assert subscriptions(ROOT) == [f"{ROOT}/gauge/+/+", f"{ROOT}/toilet/+/+", f"{ROOT}/vehicle/+/+"]
+    kinds = ("gauge", "officer", "toilet", "vehicle")
+    assert subscriptions(ROOT) == [f"{ROOT}/{kind}/+/+" for kind in kinds]
     with pytest.raises(DecodeError):
         parse_topic("x/y", ROOT)
 
@@ -219,3 +222,58 @@ def test_rfc3339_milliseconds_are_exact() -> None:
     # found by hypothesis: float seconds × 1000 made .001 into 0.999… and lost the millisecond
     decoded = decode("gauge", "G01", "telemetry", {"ts": "2004-02-01T00:01:00.001+00:01", "depth_cm": 1.0})
     assert [r.time_ms for r in decoded.records] == [1_075_593_600_001]
+
+
+def test_officer_position_and_event() -> None:
+    (p,) = decode(
+        "officer", "OF-01", "telemetry", {"ts": NOW_MS, "lat": 29.87, "lon": 121.54, "status": "busy"}
+    ).records
+    assert isinstance(p, OfficerPosition)
+    assert (p.officer, p.lat, p.lon, p.status, p.district) == ("OF-01", 29.87, 121.54, "busy", "haishu")
+    assert p.to_point().measurement == "officer_position"
+    glat, glon = wgs84_to_gcj02(29.87, 121.54)
+    (g,) = decode(
+        "officer",
+        "OF-01",
+        "telemetry",
+        {"ts": NOW_MS, "lat": glat, "lon": glon, "crs": "GCJ02", "status": "off"},
+    ).records
+    assert isinstance(g, OfficerPosition)
+    assert (round(g.lat, 6), round(g.lon, 6)) == (29.87, 121.54)
+    sha = "AB" * 32
+    body = {
+        "ts": NOW_MS,
+        "type": "resolved",
+        "incident": "INC-00001",
+        "note": "抽水完毕",
+        "evidence_sha256": sha,
+    }
+    (e,) = decode("officer", "OF-01", "event", body).records
+    assert isinstance(e, OfficerReport)
+    assert (e.type, e.incident, e.note, e.evidence_sha256) == (
+        "resolved",
+        "INC-00001",
+        "抽水完毕",
+        sha.lower(),
+    )
+    assert dict(e.to_point().tags) == {"officer": "OF-01", "district": "haishu", "type": "resolved"}
+
+
+@pytest.mark.parametrize(
+    ("channel", "payload", "reason"),
+    [
+        ("telemetry", {"lat": 29.87, "lon": 121.54}, "out_of_range"),  # no status
+        ("telemetry", {"lat": 29.87, "lon": 121.54, "status": "asleep"}, "out_of_range"),
+        ("telemetry", {"lat": 95, "lon": 121.54, "status": "off"}, "out_of_range"),
+        ("event", {"type": "accept"}, "missing_field"),
+        ("event", {"type": "wave", "incident": "I"}, "out_of_range"),
+        ("event", {"type": "resolved", "incident": "I", "evidence_sha256": "xyz"}, "out_of_range"),
+    ],
+)
+def test_bad_officer_messages_are_dead_letters(channel: str, payload: object, reason: str) -> None:
+    assert reasons(decode("officer", "OF-01", channel, payload)) == [reason]
+
+
+def test_the_services_own_commands_are_neither_stored_nor_dead_letters() -> None:
+    d = decode("officer", "OF-01", "command", {"incident": "INC-1", "action": "assign"})
+    assert (d.records, d.dead_letters) == ((), ())

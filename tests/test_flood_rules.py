@@ -78,7 +78,7 @@ PEAK_THEN_10 = every(1, [0, 8, 16, 29, 31]) + [(5 + k * 0.75, 10) for k in range
 @pytest.mark.parametrize(
     ("readings", "expected"),
     [
-        # red then 14 cm: yellow after the dwell (14 lies in yellow's band: 14 + 3 ≥ 15), and stays
+        # red then 14 cm: yellow after the dwell, and stays (the band: the test below)
         ([(0, 35), *every(1, [14] * 20, 1)], ["red"] * 11 + ["yellow"] * 10),
         # red then 10 cm: green after 10 minutes (under 27 cm from minute 1, green at minute 11)
         ([(0, 31), *every(1, [10] * 12, 1)], ["red"] * 11 + ["green"] * 2),
@@ -92,6 +92,41 @@ PEAK_THEN_10 = every(1, [0, 8, 16, 29, 31]) + [(5 + k * 0.75, 10) for k in range
 )
 def test_downgrade_after_the_dwell(readings: list[tuple[float, float]], expected: list[str]) -> None:
     assert levels(readings) == expected
+
+
+@pytest.mark.parametrize(
+    ("depth", "landing"),
+    [
+        (14.0, "yellow"),  # 14 + 3 ≥ 15: yellow's band
+        (12.0, "yellow"),  # 12 + 3 = 15: still yellow's band, at its edge
+        (11.9, "green"),  # 11.9 + 3 < 15: straight to green
+        (26.9, "yellow"),  # 3 cm under red's 30: the dwell runs, 26.9 + 3 < 30
+    ],
+)
+def test_the_downgrade_lands_on_the_grade_of_depth_plus_the_hysteresis(depth: float, landing: str) -> None:
+    """Red, then a steady depth for an hour: the grade after the dwell is the grade of (depth +
+    3 cm), and it stays there (no flapping between grades while the depth does not change)."""
+    grades = levels([(0, 35), *every(1, [depth] * 60, 1)])
+    assert grades[:11] == ["red"] * 11  # the dwell: 10 minutes under 27 cm
+    assert grades[11:] == [landing] * 50
+
+
+@pytest.mark.parametrize("limit", [27.0, 28.0])
+def test_no_dwell_runs_within_the_hysteresis_under_red(limit: float) -> None:
+    assert levels([(0, 35), *every(1, [limit] * 60, 1)]) == ["red"] * 61
+
+
+def test_a_depth_wobbling_around_a_threshold_does_not_flap() -> None:
+    """Up at once, down only 3 cm under the threshold after the dwell: 14/16 cm around yellow's
+    15 cm, and 29/31 around red's 30, keep the grade they reached."""
+    calm = [14.0] * 11  # no rise to count: the depth alone grades
+    assert levels(every(1, calm + [16, 14] * 15)) == ["green"] * 11 + ["yellow"] * 30
+    calm = [29.0] * 11
+    assert levels(every(1, calm + [31, 29] * 15)) == ["yellow"] * 11 + ["red"] * 30
+    # ... while 3 cm under the threshold for the dwell steps down, once
+    wobble_low = levels(every(1, calm + [31] + [26.9, 26.5] * 15))
+    assert wobble_low[:22] == ["yellow"] * 11 + ["red"] * 11
+    assert wobble_low[22:] == ["yellow"] * 20
 
 
 def test_each_later_step_waits_its_own_dwell() -> None:

@@ -13,13 +13,17 @@ from datetime import date, datetime, time
 from pathlib import Path
 from typing import Any, get_origin
 
+import httpx
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pydantic import BaseModel
+from urllib3.util import parse_url
 
+from sensors.mqtt_collector import build_client
 from telemetry.config import ENV_PREFIX, Settings, load_settings
 from telemetry.errors import ConfigError
+from telemetry.urls import parse_mqtt_url
 
 FUZZ = settings(
     max_examples=300,
@@ -300,3 +304,85 @@ def test_a_folder_or_a_table_that_is_not_one_is_a_config_error(tmp_path: Path) -
     with pytest.raises(ConfigError) as err:
         load_settings(f, overrides={"site": {"district": "x"}})
     assert [p for p, _ in err.value.problems] == ["site"]
+
+
+# ---- URLs (issue 18: one parser, used by the configuration and by the clients) -----------------
+
+_hosts = st.one_of(
+    st.sampled_from(["127.0.0.1", "localhost", "broker.example", "[::1]", "[::1", "::1]", "[fe80::1%eth0]"]),
+    st.sampled_from(
+        ["999.1.1.1", "1.2.3", "[1.2.3.4]", "[::g]", "exa mple", "xn--bcher-kva.example", "bü.de"]
+    ),
+    st.from_regex(r"\A[a-z0-9.\-_\[\]:%@]{0,20}\Z"),
+    st.text(max_size=12),
+)
+_ports = st.one_of(
+    st.just(""), st.integers(-2, 70_000).map(lambda p: f":{p}"), st.sampled_from([":", ":+1", ":1_0"])
+)
+_tails = st.sampled_from(["", "/", "/x", "?q=1", "#f", "/hook?id=1"])
+
+
+def _outcome(overrides: dict[str, Any]) -> Settings | ConfigError:
+    try:
+        return load_settings(overrides=overrides)
+    except ConfigError as exc:
+        return exc
+
+
+def urls(schemes: list[str]) -> st.SearchStrategy[str]:
+    return st.one_of(
+        st.builds(lambda s, h, p, t: f"{s}://{h}{p}{t}", st.sampled_from(schemes), _hosts, _ports, _tails),
+        st.text(max_size=30),
+    )
+
+
+@FUZZ
+@given(url=urls(["mqtt", "mqtts", "http", "tcp"]))
+def test_the_broker_url_check_is_the_collectors_parser(url: str) -> None:
+    """The configuration's check and the parser the collector connects with agree on every URL
+    (the check was a regex: port 99999 passed it, ``mqtt://[::1]:1883`` did not)."""
+    try:
+        address = parse_mqtt_url(url)
+    except ValueError:
+        address = None
+    outcome = _outcome({"mqtt": {"url": url}})
+    if isinstance(outcome, ConfigError):
+        assert [p for p, _ in outcome.problems] == ["mqtt.url"]
+    accepted = isinstance(outcome, Settings)
+    assert accepted == (address is not None) or url == "embedded"
+    if address is not None:
+        assert 1 <= address.port <= 65535
+        assert address.host
+
+
+@FUZZ
+@given(url=urls(["http", "https", "ftp"]))
+def test_an_accepted_http_url_is_one_httpx_and_urllib3_can_use(url: str) -> None:
+    """A webhook or InfluxDB URL the configuration accepts never raises ``httpx.InvalidURL`` later
+    (``http://[::1`` passed, and escaped the alert service as an exception)."""
+    s = _outcome({"store": {"url": url}, "alerts": {"webhooks": [{"url": url}]}})
+    if isinstance(s, ConfigError):
+        assert {p for p, _ in s.problems} == {"store.url", "alerts.webhooks.0.url"}
+        return
+    assert s.store.url == url
+    request = httpx.Request("POST", url)
+    assert request.url.scheme in ("http", "https")
+    assert request.url.host
+    assert parse_url(url).host
+
+
+@FUZZ
+@given(
+    value=st.one_of(
+        st.floats(allow_nan=False, allow_infinity=False, min_value=-1, max_value=40), st.integers(-1, 40)
+    )
+)
+def test_every_accepted_reconnect_cap_gives_paho_a_back_off_of_at_least_1_s(value: float) -> None:
+    """``reconnect_max_s = 0.5`` became ``int(0.5) == 0``: paho reconnected in a hot loop."""
+    s = _outcome({"mqtt": {"reconnect_max_s": value}})
+    if isinstance(s, ConfigError):
+        assert [p for p, _ in s.problems] == ["mqtt.reconnect_max_s"]
+        return
+    client = build_client(s.mqtt, "fuzz")
+    assert client._reconnect_max_delay >= client._reconnect_min_delay >= 1  # paho keeps no getter
+    assert client._reconnect_max_delay == value  # whole seconds, nothing cut off

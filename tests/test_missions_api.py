@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -79,6 +80,82 @@ def test_bad_requests(client: TestClient) -> None:
     assert client.post("/api/v1/missions", json={"type": "teleport"}, headers=PILOT).status_code == 422
     bad = {"type": "import", "plan": {"fileType": "Nope"}}
     assert client.post("/api/v1/missions", json=bad, headers=PILOT).status_code == 400
+
+
+ITEM = (
+    '{"type": "SimpleItem", "command": 16, "frame": 3, "params": [0, 0, 0, null, LAT, 121.541, 50],'
+    ' "autoContinue": true, "doJumpId": 1, "AltitudeMode": 1, "Altitude": ALT}'
+)
+PLAN = (
+    '{"fileType": "Plan", "version": 1, "groundStation": "QGC", "mission": {"version": 2, "firmwareType": 3,'
+    ' "vehicleType": 2, "cruiseSpeed": 8, "hoverSpeed": 5, "plannedHomePosition": HOME, "items": ITEMS},'
+    ' "geoFence": {"version": 2, "polygons": [], "circles": []}, "rallyPoints": {"version": 2, "points": []}}'
+)
+
+
+def plan_text(
+    lat: str = "29.871", alt: str = "50", home: str = "[29.87, 121.54, 5.0]", items: str = ""
+) -> str:
+    item = ITEM.replace("LAT", lat).replace("ALT", alt)
+    return PLAN.replace("HOME", home).replace("ITEMS", items or f"[{item}]")
+
+
+HUGE = "1" + "0" * 400  # a JSON integer no float holds
+
+
+def imported(plan: str) -> str:
+    return '{"type": "import", "plan": ' + plan + "}"
+
+
+WPL_INF = r"QGC WPL 110\n0\t1\t0\t16\t0\t0\t0\t0\t1e400\t121\t5\t1"
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        imported('"{not json"'),  # the file's text, not JSON
+        imported('"[1, 2]"'),  # JSON, not a plan
+        imported(plan_text(items='"many"')),  # wrong types
+        imported(plan_text(items="[[1, 2]]")),
+        imported(plan_text(home='{"lat": 1}')),
+        imported(plan_text(lat='"north"')),
+        imported('{"fileType": "Plan"}'),  # missing keys
+        imported(plan_text(items='[{"type": "SimpleItem"}]')),
+        imported(plan_text(home=f"[29.87, 121.54, {HUGE}]")),  # huge numbers
+        imported(plan_text(lat=HUGE)),
+        imported(plan_text(alt=HUGE)),
+        imported(plan_text(lat="1e400")),
+        '{"type": "import", "waypoints": "' + WPL_INF + '"}',
+    ],
+)
+def test_a_malformed_import_answers_400_with_the_reason(client: TestClient, body: str) -> None:
+    r = client.post("/api/v1/missions", content=body, headers={**PILOT, "Content-Type": "application/json"})
+    assert r.status_code == 400, r.text
+    assert r.json()["error"]["message"]
+
+
+def test_a_plan_given_as_its_file_text_is_imported(client: TestClient) -> None:
+    r = client.post("/api/v1/missions", json={"type": "import", "plan": plan_text()}, headers=PILOT)
+    assert r.status_code == 201, r.text
+    assert [w["lat"] for w in r.json()["waypoints"]] == [29.871]
+
+
+def test_planning_runs_off_the_event_loop(client: TestClient) -> None:
+    rt = client.app.state.runtime  # type: ignore[attr-defined]
+    assert client.portal is not None
+    loop_thread = client.portal.call(threading.get_ident)
+    planner, threads = rt.missions, []
+    plan = planner.plan
+
+    def recorded(*args: Any) -> Any:
+        threads.append(threading.get_ident())
+        return plan(*args)
+
+    planner.plan = recorded
+    body = {"type": "points", "points": [[121.54, 29.87]], "altitude_agl_m": 50}
+    assert client.post("/api/v1/missions", json=body, headers=PILOT).status_code == 201
+    assert threads
+    assert loop_thread not in threads
 
 
 def test_upload_verify_approve_start_and_follow(mosquitto: Mosquitto, tmp_path: Path) -> None:

@@ -13,7 +13,7 @@ from telemetry.health import Health
 from telemetry.ingest.pipeline import Pipeline
 from telemetry.ingest.writer import Writer
 from telemetry.metrics import Metrics
-from telemetry.ports import Envelope
+from telemetry.ports import Envelope, Pruned
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow
 from telemetry.records import DeadLetter, Decoded, GaugeReading, Point
 
@@ -58,6 +58,9 @@ class MemoryStore:
 
     async def dead_letters(self, limit: int = 100) -> list[DeadLetter]:
         return self.letters[:limit]
+
+    async def prune_dead_letters(self, older_than_ms: int, max_bytes: int) -> Pruned:
+        return Pruned(0, 0)
 
     async def ping(self) -> None:
         return None
@@ -178,3 +181,76 @@ def test_messages_awaiting_ack_are_not_held_for_the_interval() -> None:
     drained, acks = asyncio.run(go())
     assert drained
     assert sorted(acks) == [0, 1, 2]
+
+
+def test_drain_waits_for_envelopes_still_in_the_hand_off() -> None:
+    """An envelope a collector thread handed over but the consumer has not taken yet is
+    accepted: drain may not call the pipeline idle before it is written (QoS 0, MAVLink and
+    derived records have no broker to redeliver them)."""
+
+    async def go() -> tuple[bool, int]:
+        store = MemoryStore()
+        p = make(store, PipelineConfig(batch_size=1000, flush_interval_s=0.05))
+        p.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(p.run())
+        await asyncio.sleep(0)  # the consumer now waits for input
+        assert p.submit_threadsafe(env(1), 1.0)  # in the hand-off; the consumer is only woken
+        drained = await p.drain(5)
+        written = len(store.points)  # what drain promised
+        task.cancel()
+        return drained, written
+
+    assert asyncio.run(go()) == (True, 1)
+
+
+def test_records_lost_at_shutdown_are_counted_as_dropped() -> None:
+    """The drain runs out of time with the store down: records without an acknowledgement
+    (QoS 0, MAVLink, derived) are lost and counted; QoS-1 messages stay unacknowledged at the
+    broker (not dropped). Input refused once the pipeline is closed counts the same way."""
+
+    async def go() -> tuple[bool, bool, bool, list[int], float]:
+        metrics = Metrics()
+        p = make(
+            MemoryStore(fail_times=10**9), PipelineConfig(batch_size=1000, flush_interval_s=0.01), metrics
+        )
+        p.bind(asyncio.get_running_loop())
+        task = asyncio.create_task(p.run())
+        acks: list[int] = []
+        await p.submit(env(1, n=3))  # no ack: lost if never written
+        await p.submit(env(2, acks, n=2))  # acked only when durable
+        drained = await p.drain(0.2)
+        await asyncio.wait_for(task, 10)  # the consumer stops: the writer was stopped
+        refused = p.submit_threadsafe(env(3, n=4), 0.01)
+        refused_acked = p.submit_threadsafe(env(4, acks, n=5), 0.01)
+        return drained, refused, refused_acked, acks, metrics.dropped._value.get()
+
+    assert asyncio.run(go()) == (False, False, False, [], 3 + 4)
+
+
+def big_letter(i: int, size: int) -> Envelope:
+    letter = DeadLetter(T0 + i, "mqtt", f"city/haishu/gauge/G{i}/telemetry", b"x" * size, "bad_json", "-")
+    return Envelope("test", Decoded(dead_letters=(letter,)))
+
+
+def test_the_queue_is_bounded_in_bytes_as_well_as_envelopes() -> None:
+    """Dead letters carry raw payloads up to 8 MiB: 20,000 of them would not fit in memory.
+    Past ``max_queue_bytes`` collectors wait (back-pressure, not a drop); the bound may be
+    passed by one message, so a message larger than the whole bound still gets through."""
+
+    async def go() -> tuple[list[bool], bool, int, float]:
+        store = MemoryStore()
+        metrics = Metrics()
+        cfg = PipelineConfig(queue_size=100, max_queue_bytes=1 << 20, batch_size=5, flush_interval_s=0.01)
+        p = make(store, cfg, metrics)
+        p.bind(asyncio.get_running_loop())
+        # Nothing consumes yet: 400 kB messages are taken while under 1 MiB, the fourth waits.
+        results = await asyncio.to_thread(
+            lambda: [p.submit_threadsafe(big_letter(i, 400_000), 0.05) for i in range(4)]
+        )
+        task = asyncio.create_task(p.run())
+        alone = await asyncio.to_thread(p.submit_threadsafe, big_letter(9, 3 << 20), 10.0)
+        assert await p.drain(10)
+        task.cancel()
+        return results, alone, len(store.letters), metrics.dropped._value.get()
+
+    assert asyncio.run(go()) == ([True, True, True, False], True, 4, 0)

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.servers import env_without_telemetry
+from tests.servers import env_without_telemetry, free_port
 from tests.test_store_contract import run
 from tests.tlogs import write_bench_tlog, write_tlog
 
@@ -77,3 +77,42 @@ def test_a_bench_log_without_a_fix_stores_no_position(tmp_path: Path) -> None:
     assert [s.gps_fix for s in states if s.gps_fix is not None] == [1] * 278
     assert [s for s in states if s.lat is not None or s.lon is not None] == []
     assert {s.autopilot for s in states if s.mode is not None} == {"ardupilot"}
+
+
+def test_replay_runs_beside_a_serve_that_holds_the_spool(tmp_path: Path) -> None:
+    """`serve` holds `[spool] path` (locked) with a batch it acknowledged: replay uses a folder
+    of its own and neither replays nor cuts the other process's segments."""
+    from telemetry.ingest.spool import Spool
+    from tests.test_spool import batch
+    from tests.test_spool import drain as read_all
+
+    held = Spool(tmp_path / "spool", 1 << 20)
+    held.open()  # what a running `serve` holds
+    held.append(batch(0))
+    log = tmp_path / "flight.tlog"
+    write_tlog(log, sysid=5, start_s=START_S, seconds=2)
+    r = replay_cli(log, tmp_path / "store", tmp_path / "spool")
+    assert r.returncode == 0, r.stderr
+    assert read_all(held) == [batch(0)]  # still there, for serve's own replay
+    held.close()
+
+
+def test_a_replay_that_cannot_finish_fails_saying_what_is_left(tmp_path: Path) -> None:
+    """The store does not answer: the records wait in replay's spool, and the command says so
+    and fails instead of reporting success."""
+    import asyncio
+
+    from api.replay import replay
+    from telemetry.config import load_settings
+    from telemetry.errors import TelemetryError
+
+    log = tmp_path / "flight.tlog"
+    write_tlog(log, sysid=5, start_s=START_S, seconds=2)
+    settings = load_settings(
+        overrides={
+            "store": {"backend": "influxdb1", "url": f"http://127.0.0.1:{free_port()}"},  # nobody there
+            "spool": {"path": str(tmp_path / "spool")},
+        }
+    )
+    with pytest.raises(TelemetryError, match=r"\d+ points wait in the spool .*replay"):
+        asyncio.run(replay(settings, log, drain_timeout_s=1.0))

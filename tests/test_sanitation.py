@@ -54,7 +54,7 @@ def test_compliance_report_and_live_alerts(mosquitto: Mosquitto, tmp_path: Path)
             "spool": {"path": str(tmp_path / "spool")},
             "mqtt": {"url": mosquitto.url, "client_id": "sanitation-test"},
             "mavlink": {"endpoints": []},
-            "api": {"tokens": [{"token": "v", "role": "viewer"}]},
+            "api": {"tokens": [{"token": "v", "role": "viewer"}, {"token": "m", "role": "manager"}]},
         }
     )
     alerts = Subscriber(mosquitto.url, f"{ROOT}/alert/sanitation/#")
@@ -117,6 +117,14 @@ def test_compliance_report_and_live_alerts(mosquitto: Mosquitto, tmp_path: Path)
                 )
                 return int(r.json()["count"])
 
+            assert stored_report() == 0  # GET reads; POST (a manager) judges again and writes
+            posted = c.post(
+                "/api/v1/sanitation/compliance",
+                params={"date": str(yesterday)},
+                headers={"Authorization": "Bearer m"},
+            )
+            assert posted.status_code == 200
+            assert posted.json() == r.json()
             wait_until(lambda: stored_report() > 1, 10, "route_compliance points")
 
             wait_until(

@@ -164,6 +164,16 @@ class FloodEngine:
         self._neighbours = neighbours_within(positions or {}, self._stuck.radius_m)
         self.book = book
         self._gauges: dict[str, _Gauge] = {}
+        self._limits: tuple[float, float] | None = None  # the emergency mode's (yellow, red)
+
+    def set_limits(self, limits: tuple[float, float] | None, offline_after_s: float) -> None:
+        """The flood emergency mode's seam (docs/emergency.md): ``limits`` (yellow, red) in force
+        over every gauge's own thresholds, the lower of each winning (None: the normal ones
+        again), and the offline time. A gauge is graded with them from its next reading on."""
+        self._limits = limits
+        self._offline_after_ms = int(offline_after_s * 1000)
+        for gauge, g in self._gauges.items():
+            g.history.rules = self._rules_of(gauge)
 
     def neighbours(self, gauge: str) -> tuple[str, ...]:
         return self._neighbours.get(gauge, ())
@@ -176,10 +186,12 @@ class FloodEngine:
         return g
 
     def _rules_of(self, gauge: str) -> FloodRules:
-        if gauge in self._thresholds:
-            yellow, red = self._thresholds[gauge]
-            return replace(self._rules, yellow_cm=yellow, red_cm=red)
-        return self._rules
+        yellow, red = self._thresholds.get(gauge, (self._rules.yellow_cm, self._rules.red_cm))
+        if self._limits is not None:
+            yellow, red = min(yellow, self._limits[0]), min(red, self._limits[1])
+        if (yellow, red) == (self._rules.yellow_cm, self._rules.red_cm):
+            return self._rules
+        return replace(self._rules, yellow_cm=yellow, red_cm=red)
 
     def expect(self, gauges: list[str], now_ms: int) -> None:
         """Registered gauges: offline if they say nothing for the offline time from now."""
@@ -207,6 +219,19 @@ class FloodEngine:
     def warm(self, reading: GaugeReading) -> None:
         """Feed a stored reading at start-up without raising anything."""
         self._fold(self._gauge(reading.gauge, reading.time_ms), reading)
+
+    def settle_stale(self, now_ms: int) -> list[FloodChange]:
+        """After the restore and the warm-up: a gauge whose stored readings grade another level
+        than its newest stored point (a change whose point a crash lost, decision 36) settles
+        now rather than at its next reading. Stuck gauges are left to their next reading."""
+        changes = []
+        for gauge, g in self._gauges.items():
+            state, published = g.history.state, g.published
+            if state.last_ms < 0 or g.stuck is not None or published.fault is not None:
+                continue
+            if state.level != published.level and (change := self._settle(gauge, g, now_ms)) is not None:
+                changes.append(change)
+        return changes
 
     def observe(self, readings: list[GaugeReading], received_ms: int) -> list[FloodChange]:
         """One message's readings (a backlog settles as a whole: one change per gauge at most)."""

@@ -7,6 +7,7 @@ to the webhooks configured for its level; the offline and sensor-fault alerts go
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
+from dataclasses import replace
 
 from telemetry.alerts.book import Alert, AlertBook
 from telemetry.assets import Registry
@@ -47,6 +48,15 @@ class FloodService:
         self.tick_interval_s: float | None = cfg.check_interval_s
         self._cfg = cfg
         self._registry = registry
+        self._stale: list[FloodChange] = []  # settled at the restore, announced with the first output
+
+    def set_limits(
+        self, yellow_cm: float | None, red_cm: float | None, offline_after_s: float | None
+    ) -> None:
+        """The flood emergency mode's thresholds and offline time (None: the normal ones)."""
+        limits = (yellow_cm, red_cm) if yellow_cm is not None and red_cm is not None else None
+        offline = self._cfg.offline_after_s if offline_after_s is None else offline_after_s
+        self.engine.set_limits(limits, offline)
 
     async def restore(self, store: Store, now_ms: int) -> None:
         """Each gauge's last stored state (level and since when, offline, sensor fault, and their
@@ -78,6 +88,14 @@ class FloodService:
                 depth = dict(r.values).get("depth_cm")
                 if isinstance(depth, int | float):
                     self.engine.warm(GaugeReading(gauge, "", r.time_ms, float(depth)))
+        self._stale = self.engine.settle_stale(now_ms)
+        for change in self._stale:  # the same alert id as the lost change: its acknowledgement
+            ack = acks.get(change.alert.id) if change.alert is not None else None
+            if change.alert is not None and ack is not None and change.alert.state == "active":
+                by = str(dict(ack.fields).get("by"))
+                self.engine.book.restore(
+                    replace(change.alert, acknowledged_by=by, acknowledged_at_ms=ack.time_ms)
+                )
 
     def _restored(
         self, gauge: str, v: LatestValue, graded: LatestValue | None, acks: Mapping[str, LatestValue]
@@ -129,7 +147,7 @@ class FloodService:
         )  # fmt: skip
 
     def observe(self, messages: Sequence[tuple[Record, ...]], now_ms: int) -> Derived:
-        changes: list[FloodChange] = []
+        changes, self._stale = self._stale, []
         for records in messages:
             readings = [r for r in records if isinstance(r, GaugeReading)]
             if readings:
@@ -137,7 +155,8 @@ class FloodService:
         return _derived(changes)
 
     def tick(self, now_ms: int) -> Derived:
-        return _derived(self.engine.check_offline(now_ms))
+        stale, self._stale = self._stale, []
+        return _derived([*stale, *self.engine.check_offline(now_ms)])
 
 
 def _derived(changes: list[FloodChange]) -> Derived:

@@ -4,6 +4,17 @@ Collectors run in their own threads and cross into asyncio only through
 :meth:`Pipeline.submit_threadsafe` (``loop.call_soon_threadsafe``). A message is acknowledged
 after the batch holding its points and dead letters is durable (in the store or the spool:
 :mod:`telemetry.ingest.writer` owns that policy).
+
+The queue is bounded in messages (``queue_size``) and in estimated bytes (``max_queue_bytes``;
+it may pass that by one message, so a message larger than the bound still gets through).
+Without room a collector waits: back-pressure, never a drop.
+
+"Accepted" counts a message from its hand-over until its batch is written, wherever it sits
+(the thread hand-off, the queue, the batch in hand): :meth:`Pipeline.drain` returns True only
+when that count is zero. Records of messages without an acknowledgement (QoS 0, MAVLink,
+derived) that are lost, because the pipeline stopped before writing them or refused them once
+closed, count in ``telemetry_dropped_total``; QoS-1 messages are never acknowledged then, so the
+broker redelivers them.
 """
 
 from __future__ import annotations
@@ -26,6 +37,30 @@ from telemetry.records import Record
 
 log = logging.getLogger(__name__)
 
+RECORD_BYTES = 512  # a decoded record in memory (a slotted dataclass and its values), at most
+LETTER_BYTES = 256  # a dead letter besides its payload, topic and detail
+
+
+def envelope_bytes(envelope: Envelope) -> int:
+    """An estimate of the memory an envelope holds, for the queue's byte bound."""
+    letters = envelope.decoded.dead_letters
+    size = len(envelope.decoded.records) * RECORD_BYTES
+    return size + sum(LETTER_BYTES + len(d.payload) + len(d.topic) + len(d.detail) for d in letters)
+
+
+def lost_records(envelopes: Sequence[Envelope], *, letters_only: bool = False) -> int:
+    """Records (and dead letters) of ``envelopes`` that nobody will deliver again: those of
+    messages without an acknowledgement."""
+    return sum(
+        (0 if letters_only else len(e.decoded.records)) + len(e.decoded.dead_letters)
+        for e in envelopes
+        if e.ack is None
+    )
+
+
+class _Closed(Exception):  # noqa: N818 - a state, not an error of the caller
+    """The pipeline takes nothing more."""
+
 
 class Pipeline:
     def __init__(
@@ -46,20 +81,24 @@ class Pipeline:
         self._metrics = metrics
         self._health = health
         self._cfg = config
-        self._pending: deque[Envelope] = deque()  # loop side: accepted, not yet written
+        self._pending: deque[Envelope] = deque()  # loop side: taken from the hand-off
+        self._in_hand: list[Envelope] = []  # loop side: the batch being collected or written
+        self._in_hand_stored = False  # its points are durable (its dead letters may not be)
         self._arrived = asyncio.Event()
-        self._idle = asyncio.Event()
+        self._idle = asyncio.Event()  # set when nothing accepted is unwritten (or the end came)
         self._idle.set()
         # Thread side: envelopes are appended here and taken in bulk by the consumer. The loop
         # is woken only when the consumer waits for them (``_wake_at`` envelopes), never per
         # message: a wake-up per message costs more than decoding it.
         self._handoff: list[Envelope] = []
         self._handoff_lock = threading.Condition()  # also signals room in the queue
-        self._accepted = 0  # envelopes accepted and not yet written: bounded by queue_size
+        self._accepted = 0  # accepted, not yet written: bounded by queue_size
+        self._accepted_bytes = 0  # their estimated size: bounded by max_queue_bytes
         self._wake_at: int | None = None  # None while the consumer is busy writing
         self._wakeup_scheduled = False
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closing = threading.Event()
+        self._finished = False  # the consumer stopped: what it left is dropped or redelivered
 
     # --- entrance -------------------------------------------------------------------------
     def bind(self, loop: asyncio.AbstractEventLoop) -> None:
@@ -70,11 +109,17 @@ class Pipeline:
         return self._closing.is_set()
 
     def submit_threadsafe(self, envelope: Envelope, timeout_s: float) -> bool:
-        """From a collector thread: wait for room (back-pressure), then hand over."""
+        """From a collector thread: wait for room (back-pressure), then hand over. False when
+        there was no room in time (try again) or the pipeline is closed (then an envelope
+        without an acknowledgement is lost, and counted)."""
         loop = self._loop
-        if loop is None or self._closing.is_set():
+        if loop is None:
             return False
-        wake = self._hand_over(envelope, timeout_s)
+        try:
+            wake = self._hand_over(envelope, timeout_s)
+        except _Closed:
+            self._dropped([envelope], "refused after close")
+            return False
         if wake is None:
             return False
         if wake:
@@ -82,24 +127,35 @@ class Pipeline:
         return True
 
     async def submit(self, envelope: Envelope) -> None:
-        """From the event loop (replay, tests): wait for room without blocking the loop."""
-        if self._closing.is_set():
-            raise RuntimeError("the pipeline is closed")
-        # The bound is shared with collector threads: poll it rather than block the loop.
-        while (wake := self._hand_over(envelope, 0)) is None:  # noqa: ASYNC110
-            await asyncio.sleep(0.005)
+        """From the event loop (replay, derivations, tests): wait for room without blocking the
+        loop. Raises RuntimeError once the pipeline is closed (the envelope counts as dropped
+        when it has no acknowledgement)."""
+        try:
+            # The bound is shared with collector threads: poll it rather than block the loop.
+            while (wake := self._hand_over(envelope, 0)) is None:  # noqa: ASYNC110
+                await asyncio.sleep(0.005)
+        except _Closed:
+            self._dropped([envelope], "refused after close")
+            raise RuntimeError("the pipeline is closed") from None
         if wake:
             self._wake()
 
+    def _room(self) -> bool:
+        return self._closing.is_set() or (
+            self._accepted < self._cfg.queue_size and self._accepted_bytes < self._cfg.max_queue_bytes
+        )
+
     def _hand_over(self, envelope: Envelope, timeout_s: float) -> bool | None:
         """Append when there is room (waiting up to ``timeout_s``); None when there was none,
-        else whether the caller must wake the consumer (once per wait)."""
+        else whether the caller must wake the consumer (once per wait). Raises :class:`_Closed`."""
+        size = envelope_bytes(envelope)
         with self._handoff_lock:
-            if self._accepted >= self._cfg.queue_size and not self._handoff_lock.wait_for(
-                lambda: self._accepted < self._cfg.queue_size, timeout_s
-            ):
+            if not self._room() and not self._handoff_lock.wait_for(self._room, timeout_s):
                 return None
+            if self._closing.is_set():
+                raise _Closed
             self._accepted += 1
+            self._accepted_bytes += size
             self._handoff.append(envelope)
             # Wake the waiting consumer when the batch can fill, or at once for a message that
             # waits for its acknowledgement (its sender is flow-controlled; latency matters).
@@ -122,46 +178,89 @@ class Pipeline:
         with self._handoff_lock:
             burst, self._handoff = self._handoff, []
             self._wake_at = wake_at
+            queued_bytes = self._accepted_bytes
         if burst:
             for source, n in Tally(e.source for e in burst).items():
                 self._metrics.received.labels(source).inc(n)
             self._pending.extend(burst)
-            self._idle.clear()
         self._metrics.queue_depth.set(len(self._pending))
+        self._metrics.queue_bytes.set(queued_bytes)
 
     # --- consumer -------------------------------------------------------------------------
     async def run(self) -> None:
-        """Consume until cancelled; on cancellation the batch in hand is still written."""
+        """Consume until cancelled; on cancellation the batch in hand is still written. When it
+        ends, nothing more is accepted, and what is left unwritten is accounted for."""
         self._loop = asyncio.get_running_loop()
         self._health.set("pipeline", "up")
-        while True:
-            batch = await self._collect()
-            try:
+        try:
+            while True:
+                batch = await self._collect()
                 await self._write(batch)
-            except WriterStopped:
-                self._abandoned(batch)
-                return
-            except asyncio.CancelledError:
-                # Finish this batch so that nothing accepted is left unacknowledged half-way.
-                try:
-                    await asyncio.shield(self._write(batch))
-                except WriterStopped:
-                    self._abandoned(batch)
-                raise
+        except WriterStopped:
+            return
+        except asyncio.CancelledError:
+            # Finish this batch so that nothing accepted is left unacknowledged half-way.
+            if self._in_hand:
+                with contextlib.suppress(WriterStopped):
+                    await asyncio.shield(self._write(self._in_hand))
+            raise
+        finally:
+            self._stopped()
 
-    def _abandoned(self, batch: list[Envelope]) -> None:
-        pending = len(batch) + len(self._pending)
-        log.warning("stopping with %d messages not durable: unacknowledged, the broker keeps them", pending)
+    def _stopped(self) -> None:
+        """The consumer is gone: close the intake and account for what it leaves unwritten."""
+        with self._handoff_lock:
+            self._closing.set()
+            self._handoff_lock.notify_all()
+            left, self._handoff = list(self._handoff), []
+        batch, self._in_hand = self._in_hand, []
+        left += self._pending
+        self._pending.clear()
+        self._finished = True
+        self._idle.set()  # wakes a waiting drain, which then reports what was lost
+        if not batch and not left:
+            return
+        unacked = sum(1 for e in [*batch, *left] if e.ack is not None)
+        lost = lost_records(left) + lost_records(batch, letters_only=self._in_hand_stored)
+        if self._store_input:
+            self._dropped_count(lost, "left unwritten when the pipeline stopped")
+        log.warning(
+            "pipeline stopped with %d messages not written: %d unacknowledged (the broker keeps "
+            "them), %d records without acknowledgement lost",
+            len(batch) + len(left), unacked, lost if self._store_input else 0,
+        )  # fmt: skip
+
+    def _dropped(self, envelopes: Sequence[Envelope], why: str) -> None:
+        if self._store_input:
+            self._dropped_count(lost_records(envelopes), why)
+
+    def _dropped_count(self, n: int, why: str) -> None:
+        if n:
+            self._metrics.dropped.inc(n)
+            log.warning("dropped %d records (%s): counted in telemetry_dropped_total", n, why)
 
     async def drain(self, timeout_s: float = 30.0) -> bool:
-        """Close the intake, then wait until everything accepted is written and acknowledged."""
-        self._closing.set()
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            self._writer.stop()  # what cannot be made durable now stays unacknowledged
-            return False
-        return True
+        """Close the intake, then wait until everything accepted (in the hand-off, the queue or
+        the batch in hand) is written and acknowledged. False on timeout (the writer is then
+        stopped: QoS-1 input stays unacknowledged, the rest is counted as dropped) or when the
+        consumer had already stopped with something unwritten."""
+        with self._handoff_lock:
+            self._closing.set()
+            self._handoff_lock.notify_all()  # waiting collectors give up: closed
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while True:
+            with self._handoff_lock:
+                if self._accepted == 0:
+                    return True
+                if self._finished:
+                    return False
+                self._idle.clear()
+            try:
+                await asyncio.wait_for(self._idle.wait(), max(0.0, deadline - loop.time()))
+            except TimeoutError:
+                self._writer.stop()  # what cannot be made durable now stays unacknowledged
+                return False
 
     async def _collect(self) -> list[Envelope]:
         """A batch: up to ``batch_size`` points, or what arrived within ``flush_interval_s``.
@@ -171,7 +270,8 @@ class Pipeline:
         (the MQTT in-flight bound), so waiting longer would only throttle them. Input without
         acknowledgement (QoS 0, replay) lingers up to the interval to make larger batches.
         """
-        batch: list[Envelope] = []
+        batch = self._in_hand = []
+        self._in_hand_stored = False
         points = 0
         awaiting_ack = False
         deadline = 0.0
@@ -216,15 +316,20 @@ class Pipeline:
             letters = [d for env in batch for d in env.decoded.dead_letters]
             started = time.monotonic()
             letters += await self._writer.write(points)
+            self._in_hand_stored = True
             await self._writer.write_dead_letters(letters)
             self._metrics.batch_seconds.observe(time.monotonic() - started)
         for env in batch:
             if env.ack is not None:
                 env.ack()
-        with self._handoff_lock:
-            self._accepted -= len(batch)
-            self._handoff_lock.notify_all()
+        size = sum(envelope_bytes(env) for env in batch)
+        if batch is self._in_hand:
+            self._in_hand = []
         self._metrics.queue_depth.set(len(self._pending))
         with self._handoff_lock:
-            if not self._pending and not self._handoff:
+            self._accepted -= len(batch)
+            self._accepted_bytes -= size
+            self._handoff_lock.notify_all()
+            if self._accepted == 0:
                 self._idle.set()
+            self._metrics.queue_bytes.set(self._accepted_bytes)

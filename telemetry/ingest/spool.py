@@ -7,31 +7,81 @@ Record: ``length u32 | count u32 | crc32 u32`` then ``length`` bytes of JSON (or
 the points. On open, a record whose header or checksum does not match (a torn write at the
 tail) is cut off with everything after it, and said in the log.
 
-Not thread-safe: the pipeline uses it from the event loop only (blocking file calls run in a
-worker thread through :meth:`Spool.run_blocking`).
+One process per folder: :meth:`Spool.open` takes an exclusive ``flock`` on ``spool.lock`` (with
+the holder's pid in it) until :meth:`Spool.close`; a second opener gets :class:`SpoolLocked`.
+The lock is the kernel's, so a crashed holder releases it.
+
+Threads: one thread at a time appends, peeks and consumes (the writer's I/O thread); the totals
+(:attr:`Spool.points`, :attr:`Spool.bytes`, :attr:`Spool.empty`) are snapshots kept under a lock,
+safe to read from any thread (the event loop reads them while the I/O thread appends).
 """
 
 from __future__ import annotations
 
 import errno
+import fcntl
 import logging
 import os
 import struct
+import threading
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 import orjson
 
+from telemetry.errors import ConfigError
 from telemetry.records import Point
 
 log = logging.getLogger(__name__)
 _HEADER = struct.Struct("<III")
 _SEGMENT_PREFIX = "seg-"
+LOCK_NAME = "spool.lock"
 
 
 class SpoolFull(Exception):  # noqa: N818 - a state, not an error of the caller
     """The spool has no room (``max_bytes`` reached, or the disk is full)."""
+
+
+class SpoolLocked(ConfigError):  # noqa: N818 - a state, like SpoolFull
+    """Another process (or another spool in this one) holds the folder."""
+
+    def __init__(self, directory: Path, holder: str) -> None:
+        who = f"pid {holder}" if holder.isdigit() else "pid unknown"
+        super().__init__(
+            [
+                (
+                    "spool.path",
+                    f"{directory} is in use by another process ({who}): one process per spool "
+                    "folder (give each its own [spool] path)",
+                )
+            ]
+        )
+
+
+def _lock(directory: Path) -> int:
+    """An exclusive, non-blocking ``flock`` on the folder's lock file; returns its descriptor."""
+    fd = os.open(directory / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        holder = os.pread(fd, 32, 0).decode("ascii", "replace").strip()
+        os.close(fd)
+        raise SpoolLocked(directory, holder) from None
+    except OSError:
+        os.close(fd)
+        raise
+    os.ftruncate(fd, 0)
+    os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    return fd
+
+
+def check_unlocked(directory: Path) -> None:
+    """Raise :class:`SpoolLocked` when another process holds ``directory`` now (a check before
+    serving, so that ``serve`` exits 2 instead of failing inside its lifespan). Nothing is
+    created when the folder does not exist."""
+    if (directory / LOCK_NAME).exists():
+        os.close(_lock(directory))
 
 
 def _write_failure(directory: Path, exc: OSError) -> str:
@@ -89,10 +139,15 @@ class Spool:
         self._counts: dict[int, int] = {}  # points per segment not yet replayed
         self._read_at: tuple[int, int] = (0, 0)  # (segment, offset) of the next batch to replay
         self.truncated_bytes = 0
+        self._totals_lock = threading.Lock()
+        self._totals = (0, 0)  # (points, bytes): a snapshot, replaced under the lock
+        self._lock_fd: int | None = None
 
     # --- opening ---------------------------------------------------------------------------
     def open(self) -> None:
+        """Lock the folder (:class:`SpoolLocked` when another holds it), then validate it."""
         self._dir.mkdir(parents=True, exist_ok=True)
+        self._lock_fd = _lock(self._dir)
         ids = sorted(
             int(p.name[len(_SEGMENT_PREFIX) : -4]) for p in self._dir.glob(f"{_SEGMENT_PREFIX}*.log")
         )
@@ -104,9 +159,16 @@ class Spool:
             self._segments.append(sid)
             self._sizes[sid] = size
             self._counts[sid] = count
+        self._recount()
         if self._segments:
             self._read_at = (self._segments[0], 0)
             log.warning("spool holds %d points in %d segments: replaying", self.points, len(self._segments))
+
+    def close(self) -> None:
+        """Release the folder (what it holds stays for the next opener)."""
+        if self._lock_fd is not None:
+            os.close(self._lock_fd)  # closing the descriptor releases the flock
+            self._lock_fd = None
 
     def _scan(self, sid: int) -> tuple[int, int]:
         """Validate a segment; cut a torn or corrupt tail. Returns (good bytes, points)."""
@@ -133,18 +195,26 @@ class Spool:
     def _path(self, sid: int) -> Path:
         return self._dir / f"{_SEGMENT_PREFIX}{sid:012d}.log"
 
-    # --- state -----------------------------------------------------------------------------
+    # --- state: snapshots, readable from any thread ------------------------------------------
+    def _recount(self) -> None:
+        """Called by the I/O thread after each change of the segment tables."""
+        totals = (sum(self._counts.values()), sum(self._sizes.values()))
+        with self._totals_lock:
+            self._totals = totals
+
     @property
     def bytes(self) -> int:
-        return sum(self._sizes.values())
+        with self._totals_lock:
+            return self._totals[1]
 
     @property
     def points(self) -> int:
-        return sum(self._counts.values())
+        with self._totals_lock:
+            return self._totals[0]
 
     @property
     def empty(self) -> bool:
-        return not self._segments
+        return self.bytes == 0  # no segment left (each holds at least one record)
 
     # --- append and replay -----------------------------------------------------------------
     def append(self, points: list[Point]) -> None:
@@ -171,6 +241,7 @@ class Spool:
                 self._read_at = (sid, 0)
         self._sizes[sid] += len(record)
         self._counts[sid] += len(points)
+        self._recount()
 
     def peek(self) -> SpooledBatch | None:
         """The oldest batch not yet replayed (None when the spool is empty)."""
@@ -189,9 +260,10 @@ class Spool:
         self._counts[batch.segment] -= len(batch.points)
         if batch.end_offset < self._sizes[batch.segment]:
             self._read_at = (batch.segment, batch.end_offset)
-            return
-        self._path(batch.segment).unlink(missing_ok=True)
-        self._segments.remove(batch.segment)
-        del self._sizes[batch.segment], self._counts[batch.segment]
-        if self._segments:
-            self._read_at = (self._segments[0], 0)
+        else:
+            self._path(batch.segment).unlink(missing_ok=True)
+            self._segments.remove(batch.segment)
+            del self._sizes[batch.segment], self._counts[batch.segment]
+            if self._segments:
+                self._read_at = (self._segments[0], 0)
+        self._recount()

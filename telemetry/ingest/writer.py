@@ -11,6 +11,8 @@ else to the spool, and replay the spool in order once the store answers.
 - :meth:`Writer.stop` (the pipeline's drain ran out of time at shutdown) ends that waiting: a
   write that cannot be made durable now raises :class:`WriterStopped`, so its messages stay
   unacknowledged and the broker redelivers them after the restart.
+- Dead letters are pruned by ``[dead_letters]`` retention: at open, then at most once a minute
+  after a batch; what is deleted counts in ``telemetry_dead_letters_pruned_total{reason}``.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar
 
+from telemetry.config import DeadLettersConfig
 from telemetry.errors import StoreError
 from telemetry.health import Health
 from telemetry.ingest.spool import Spool, SpooledBatch, SpoolFull
@@ -38,6 +41,8 @@ T = TypeVar("T")
 _BACKOFF_START_S = 0.1
 _BACKOFF_MAX_S = 10.0
 _RETRY_AFTER_MAX_S = 60.0
+_PRUNE_EVERY_MS = 60_000
+_DAY_MS = 86_400_000
 
 
 class WriterStopped(Exception):  # noqa: N818 - a state, not an error of the caller
@@ -45,8 +50,20 @@ class WriterStopped(Exception):  # noqa: N818 - a state, not an error of the cal
 
 
 class Writer:
-    def __init__(self, store: Store, metrics: Metrics, health: Health, spool: Spool | None = None) -> None:
+    def __init__(
+        self,
+        store: Store,
+        metrics: Metrics,
+        health: Health,
+        spool: Spool | None = None,
+        *,
+        dead_letters: DeadLettersConfig | None = None,
+        clock: Callable[[], int] = now_ms,
+    ) -> None:
         self._store = store
+        self._letters_cfg = dead_letters or DeadLettersConfig()
+        self._clock = clock
+        self._pruned_at: int | None = None
         self._metrics = metrics
         self._health = health
         self._spool = spool
@@ -68,17 +85,37 @@ class Writer:
             raise WriterStopped("stopped while the store and the spool could not take the batch")
 
     async def open(self) -> None:
+        """Open (and lock) the spool; prune the dead letters. A spool held by another process
+        raises :class:`~telemetry.ingest.spool.SpoolLocked` (a configuration error)."""
         if self._spool is not None:
             await self._blocking(self._spool.open)
             self._update_spool_state()
             if not self._spool.empty:
                 self._spooled.set()
+        await self._prune_dead_letters(force=True)
 
     async def close(self) -> None:
         self.stop()
         if self._io is not None:
+            if self._spool is not None:
+                await self._blocking(self._spool.close)
             self._io.shutdown(wait=True)
             self._io = None
+
+    @property
+    def spooled_points(self) -> int:
+        """Points waiting in the spool for the store (a snapshot)."""
+        return 0 if self._spool is None else self._spool.points
+
+    async def wait_replayed(self, timeout_s: float) -> bool:
+        """Wait until the spool is empty (its batches are in the store); False on timeout."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._spool is not None and not self._spool.empty:
+            if loop.time() >= deadline:
+                return False
+            await asyncio.sleep(min(0.05, deadline - loop.time()))
+        return True
 
     async def _blocking(self, fn: Callable[[], T]) -> T:
         return await asyncio.get_running_loop().run_in_executor(self._io, fn)
@@ -139,10 +176,33 @@ class Writer:
             return []
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
+        """Durable when it returns; then, at most once a minute, the retention runs (the
+        pipeline calls this after every batch, so the age limit holds while data flows)."""
         if letters:
             await self._retrying(self._store.write_dead_letters, letters)
             for reason, n in Tally(d.reason for d in letters).items():
                 self._metrics.rejected.labels(reason).inc(n)
+        await self._prune_dead_letters()
+
+    async def _prune_dead_letters(self, *, force: bool = False) -> None:
+        """Retention: delete what is older than ``retention_days``, then the oldest letters past
+        ``max_bytes``; at most once a minute unless forced. A failure is logged, not raised:
+        the next prune tries again."""
+        now = self._clock()
+        if not force and self._pruned_at is not None and now - self._pruned_at < _PRUNE_EVERY_MS:
+            return
+        self._pruned_at = now
+        cfg = self._letters_cfg
+        try:
+            pruned = await self._store.prune_dead_letters(now - cfg.retention_days * _DAY_MS, cfg.max_bytes)
+        except StoreError as exc:
+            log.warning("could not prune the dead letters (retried in a minute): %s", exc)
+            return
+        for reason, n in (("age", pruned.by_age), ("size", pruned.by_size)):
+            if n:
+                self._metrics.dead_letters_pruned.labels(reason).inc(n)
+        if pruned.by_size:
+            log.warning("dead letters over %d bytes: deleted the %d oldest", cfg.max_bytes, pruned.by_size)
 
     async def _to_store(self, points: list[Point], *, retry: bool) -> list[DeadLetter]:
         """Write; isolate invalid points by halving. A retryable error is retried when

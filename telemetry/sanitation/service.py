@@ -1,12 +1,16 @@
 """The sanitation derivation: live alerts from vehicle fixes (:mod:`telemetry.sanitation.engine`,
 published retained on ``{root}/alert/sanitation/{vehicle}``), and the daily compliance report
-computed on demand from the store (per vehicle and route, and per route over all its vehicles)
-and written back as ``route_compliance`` points."""
+computed from the store (per vehicle and route, and per route over all its vehicles), each
+vehicle-day judged by an ``offload`` the caller chooses (a worker process in the service:
+``api/compliance_reports.py``), and written back as ``route_compliance`` points on request."""
 
 from __future__ import annotations
 
+import asyncio
+import functools
+import itertools
 import json
-from collections.abc import Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -19,11 +23,20 @@ from telemetry.ports import Envelope, Store
 from telemetry.queries import SeriesQuery, SeriesRow
 from telemetry.records import Decoded, Record, RouteCompliance, VehicleFix
 from telemetry.sanitation.corridors import Route, load_routes, to_metric
-from telemetry.sanitation.depots import load_depots
+from telemetry.sanitation.depots import Depot, load_depots
 from telemetry.sanitation.engine import LiveRoutes
 from telemetry.sanitation.rules import Compliance, Fixes, RouteVerdict, Rules, Stop, judge, judge_route
 
 _FIELDS = ("lat", "lon", "speed_kmh", "hdop", "working")
+READ_WINDOW_MS = 3_600_000
+Job = functools.partial[Compliance]  # one vehicle-day: ``judge`` with its (picklable) arguments
+Offload = Callable[[Job], Awaitable[Compliance]]
+JudgeFn = Callable[[str, Fixes, Route, list[Stop], Rules, tuple[Depot, ...]], Compliance]
+
+
+async def in_thread(job: Job) -> Compliance:
+    """The default offload: a worker thread (never the event loop)."""
+    return await asyncio.to_thread(job)
 
 
 def _features(path: Path) -> list[dict[str, object]]:
@@ -108,20 +121,36 @@ class SanitationService:
         return (await self.judge_day(store, start_ms, stop_ms, vehicle))[0]
 
     async def judge_day(
-        self, store: Store, start_ms: int, stop_ms: int, vehicle: str | None = None
+        self,
+        store: Store,
+        start_ms: int,
+        stop_ms: int,
+        vehicle: str | None = None,
+        *,
+        offload: Offload = in_thread,
+        judge_fn: JudgeFn = judge,
     ) -> tuple[list[Compliance], list[RouteVerdict]]:
         """The rows of :meth:`report`, and each route they are on judged on the union of the
-        valid passes of all its vehicles (with ``vehicle``, its routes, still over all of theirs)."""
+        valid passes of all its vehicles (with ``vehicle``, its routes, still over all of theirs).
+        The fixes are read here, turned into arrays in a thread and judged by ``offload``: nothing
+        proportional to the fixes runs on the event loop."""
         routes = [r for r in self.routes.values() if vehicle is None or vehicle in r.vehicles]
         rows = []
         for route in routes:
             for v in route.vehicles:  # one vehicle's day at a time: a day at 1 Hz is 86,400 fixes
-                found = await store.query_series(
-                    SeriesQuery("vehicle_position", _FIELDS, v, start_ms, stop_ms, limit=500_000)
-                )
-                rows.append(judge(v, _fixes(found), route, self.stops, self.rules, self.depots))
+                fixes = await _read_fixes(store, v, start_ms, stop_ms)
+                job = functools.partial(judge_fn, v, fixes, route, self.stops, self.rules, self.depots)
+                rows.append(await offload(job))
         verdicts = [judge_route(r, rows, self.stops) for r in routes]
         return [c for c in rows if vehicle in (None, c.vehicle)], verdicts
+
+    async def day_version(self, store: Store, start_ms: int, stop_ms: int) -> int:
+        """How many fixes the store holds for the day: a report judged at another count is out
+        of date (a cheap aggregate, one row)."""
+        found = await store.query_series(
+            SeriesQuery("vehicle_position", ("lat",), None, start_ms, stop_ms, fn="count")
+        )
+        return sum(int(v or 0) for r in found for _, v in r.values if isinstance(v, int | float))
 
     async def store_report(self, submit: Submit, results: list[Compliance], day_ms: int) -> None:
         records: list[Record] = []
@@ -157,10 +186,22 @@ class SanitationService:
             await submit(Envelope("sanitation", Decoded(records=tuple(records))))
 
 
-def _fixes(rows: list[SeriesRow]) -> Fixes:
+async def _read_fixes(store: Store, vehicle: str, start_ms: int, stop_ms: int) -> Fixes:
+    """A vehicle's fixes, read an hour at a time (a store builds each answer's rows on the event
+    loop: a day at 1 Hz in one answer held it for ~0.5 s) and made arrays in a thread."""
+    parts = []
+    for t in range(start_ms, stop_ms, READ_WINDOW_MS):
+        query = SeriesQuery(
+            "vehicle_position", _FIELDS, vehicle, t, min(t + READ_WINDOW_MS, stop_ms), limit=500_000
+        )
+        parts.append(await store.query_series(query))
+    return await asyncio.to_thread(_fixes, parts)
+
+
+def _fixes(parts: list[list[SeriesRow]]) -> Fixes:
     cols: dict[str, list[float]] = {f: [] for f in _FIELDS}
     times = []
-    for r in rows:
+    for r in itertools.chain.from_iterable(parts):
         values = dict(r.values)
         if values.get("lat") is None or values.get("lon") is None:
             continue

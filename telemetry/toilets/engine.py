@@ -135,16 +135,24 @@ class ToiletEngine:
         and are judged."""
         self._observed_from_ms = min(self._observed_from_ms, time_ms)
 
-    def warm(self, readings: tuple[ToiletReading, ...]) -> None:
-        """Stored readings of the last day: totals and entries only, no alert rule runs."""
+    def warm(self, readings: tuple[ToiletReading, ...]) -> list[Record]:
+        """Stored readings of the last day: totals and entries only, no alert rule runs. Returns
+        the entries of stored totals that were never written (a crash between a reading's write
+        and its derived entries' write: decision 36), to be stored now."""
+        missing: list[Record] = []
         for r in readings:
             t = self._toilet(r.toilet)
             entries = r.entries
             if r.total is not None:
                 derived = self._add_total(t, r, [])
+                if entries is None and derived is not None:
+                    missing.append(
+                        ToiletReading(r.toilet, r.district or t.info.district, r.time_ms, entries=derived)
+                    )
                 entries = entries if entries is not None else derived
             if entries is not None:
                 self._add_entries(t, r.time_ms, entries)
+        return missing
 
     # --- observing -------------------------------------------------------------------------
     def observe(self, records: tuple[Record, ...], now_ms: int) -> tuple[list[Record], list[ToiletChange]]:

@@ -79,6 +79,7 @@ class ToiletService:
         self.engine = ToiletEngine(cfg, book, info, start_ms, zone=self.zone)
         self.tick_interval_s: float | None = cfg.check_interval_s
         self._registry = registry
+        self._missing: list[Record] = []  # derived entries lost at the last stop, stored first
 
     async def restore(self, store: Store, now_ms: int) -> None:
         """Cleanings (the last, and those of yesterday and today), an overdue state not yet
@@ -89,7 +90,9 @@ class ToiletService:
         for v in await store.latest("toilet_event"):
             key = (v.device, dict(v.tags).get("type", ""))
             latest[key] = max(latest.get(key, -1), v.time_ms)
-        reported = {v.device: v.time_ms for v in await store.latest("toilet_footfall")}
+        footfall = await store.latest("toilet_footfall")
+        reported = {v.device: v.time_ms for v in footfall}
+        districts = {v.device: dict(v.tags).get("district", "") for v in footfall}
         yesterday = local_day(now_ms, self.zone) - timedelta(days=1)
         y_start, y_end = day_span_ms(yesterday, self.zone)
         if await self._any_before(store, y_start):
@@ -106,7 +109,8 @@ class ToiletService:
                 self.engine.restore_overdue(
                     _active("toilet", toilet, "overdue", "not cleaned in time", overdue)
                 )
-            await self._warm(store, toilet, cleaned if cleaned >= 0 else None, now_ms)
+            since = cleaned if cleaned >= 0 else None
+            self._missing += await self._warm(store, toilet, districts.get(toilet, ""), since, now_ms)
             if toilet in reported:
                 self.engine.restore_report(toilet, reported[toilet])
             silent = latest.get((toilet, "silent"), -1)
@@ -138,20 +142,22 @@ class ToiletService:
                             tags=(("type", "cleaned"),))  # fmt: skip
         return [r.time_ms for r in await store.query_series(query)]
 
-    async def _warm(self, store: Store, toilet: str, cleaned: int | None, now_ms: int) -> None:
+    async def _warm(
+        self, store: Store, toilet: str, district: str, cleaned: int | None, now_ms: int
+    ) -> list[Record]:
         since = cleaned if cleaned is not None else now_ms - DAY_MS
         start = max(since, now_ms - DAY_MS)
         query = SeriesQuery("toilet_footfall", ("entries", "total"), toilet, start_ms=start, limit=100_000)
         warm = tuple(
             ToiletReading(
-                toilet, "", r.time_ms, **{k: int(v) for k, v in r.values if isinstance(v, int | float)}
+                toilet, district, r.time_ms, **{k: int(v) for k, v in r.values if isinstance(v, int | float)}
             )
             for r in await store.query_series(query)
         )
-        self.engine.warm(warm)  # the counts only: alerts come back from the store (decision 85)
+        return self.engine.warm(warm)  # the counts only: alerts come back from the store (decision 85)
 
     def observe(self, messages: Sequence[tuple[Record, ...]], now_ms: int) -> Derived:
-        records: list[Record] = []
+        records, self._missing = self._missing, []
         changes: list[ToiletChange] = []
         for message in messages:
             derived, changed = self.engine.observe(message, now_ms)
@@ -160,7 +166,9 @@ class ToiletService:
         return _derived(records, changes)
 
     def tick(self, now_ms: int) -> Derived:
-        return _derived(*self.engine.check_due(now_ms))
+        records, changes = self.engine.check_due(now_ms)
+        missing, self._missing = self._missing, []
+        return _derived([*missing, *records], changes)
 
 
 def _active(kind: str, toilet: str, level: str, reason: str, time_ms: int) -> Alert:
