@@ -111,6 +111,10 @@ class ComplianceReports:
         task.add_done_callback(functools.partial(self._forget, day))
         return await asyncio.shield(task)
 
+    async def day_version(self, day: Day) -> int:
+        """How many fixes the store holds for the day (what a kept report was judged at)."""
+        return await self._service.day_version(self._store, *day)
+
     async def get(self, day: Day) -> Report:
         """The day's report, judged again first when its fixes changed since (read only)."""
         version = await self._service.day_version(self._store, *day)

@@ -16,7 +16,7 @@ from zoneinfo import ZoneInfo
 
 from fastapi import Request
 
-from api import flight_logs, mission_store, schedule_runs, schedules
+from api import compliance_days, flight_logs, mission_store, schedule_runs, schedules
 from api.audit import AuditedAnnouncer, emergency_hooks, incident_hooks, open_audit, record_start
 from api.broadcast import Hub
 from api.compliance_reports import ComplianceReports, compliance_reports
@@ -226,6 +226,13 @@ async def running(
             follower = sup.start(tasks, "missions", follow)
             patrols = functools.partial(schedule_runs.run_forever, rt, rt.schedules, audited)
             scheduler = sup.start(tasks, "schedules", patrols)
+            settler = None
+            if rt.compliance is not None:  # each finished day's compliance stored once (decision 93)
+                days = functools.partial(
+                    compliance_days.settle_forever, rt.compliance, store, pipeline.submit, audit,
+                    settings.site.timezone,
+                )  # fmt: skip
+                settler = sup.start(tasks, "compliance-days", days)
             announcer.publish_to = collector.publish
             incident_hooks(rt.incidents, audit, settings.mqtt.root, collector.publish)
             book = rt.schedules
@@ -246,6 +253,8 @@ async def running(
                         task.cancel()
                     follower.cancel()
                     scheduler.cancel()
+                    if settler is not None:
+                        settler.cancel()
                     if pool is not None:
                         supervisor.cancel()
                         pool.terminate()  # the workers drain meanwhile; joined on the way out
