@@ -28,13 +28,16 @@ async def dashboard() -> FileResponse:
 @router.get("/api/v1/me", tags=["dashboard"])
 async def me(request: Request) -> dict[str, Any]:
     """The token's user, role and permissions (the dashboard hides what the role may not do) and
-    the site's time zone (dates of the metrics are local to it)."""
+    the site's time zone (dates of the metrics are local to it) and the basemap (``[map]``: tile
+    URL template, subdomains, attribution and the datum the tiles are drawn in)."""
     user = authenticate(request)
+    settings = runtime_of(request).settings
     return {
         "user": user.name,
         "role": user.role,
         "permissions": sorted(ROLE_PERMISSIONS[user.role]),
-        "timezone": runtime_of(request).settings.site.timezone,
+        "timezone": settings.site.timezone,
+        "map": settings.map.model_dump(),
     }
 
 

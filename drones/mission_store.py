@@ -36,6 +36,7 @@ def document(m: Mission) -> dict[str, Any]:
         "log": m.log,
         "schedule": m.schedule,
         "reason": m.reason,
+        "profile": [[p["distance_m"], p["ground_m"], p["flight_m"]] for p in m.profile],  # rows
     }
 
 
@@ -77,6 +78,7 @@ def from_latest(value: LatestValue) -> Mission:
         vehicle_offset=int(d.get("vehicle_offset", 0)),
         schedule=_str(d.get("schedule")),
         reason=_str(d.get("reason")),
+        profile=[{"distance_m": r[0], "ground_m": r[1], "flight_m": r[2]} for r in d.get("profile", [])],
     )
 
 

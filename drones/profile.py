@@ -16,7 +16,7 @@ from drones.planning import local
 from drones.terrain import Terrain
 
 STEP_M = 25.0
-MAX_POINTS = 2000  # a chart, not a survey: long routes are sampled more coarsely
+MAX_POINTS = 500  # a chart, and kept with the mission: long routes are sampled more coarsely
 
 
 def mission_profile(

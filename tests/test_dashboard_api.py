@@ -43,7 +43,10 @@ def test_the_page_and_its_assets_need_nothing_from_the_internet(client: TestClie
         assert not ref.startswith(("http:", "https:", "//")), f"external reference {ref}"
         if ref.startswith("/static/"):
             assert client.get(ref).status_code == 200
-    for name in ("app.js", "app.css", "index.html"):
+    assert "/static/vendor/leaflet/leaflet.js" in referenced
+    own = [p.name for p in STATIC.iterdir() if p.suffix in {".js", ".css", ".html"}]
+    assert {"app.js", "map.js", "datum.js", "i18n.js", "planner.js", "charts.js"} <= set(own)
+    for name in own:
         text = (STATIC / name).read_text(encoding="utf-8")
         # the SVG namespace is an identifier, not a download
         urls = set(re.findall(r"https?://[^\s\"'`)]+", text)) - {"http://www.w3.org/2000/svg"}
@@ -66,6 +69,7 @@ def test_me_tells_the_page_what_the_role_may_do(
     assert me["role"] == role
     assert me["permissions"] == permissions
     assert me["timezone"] == "Asia/Shanghai"
+    assert me["map"] == {"tiles": "", "subdomains": "", "attribution": "", "datum": "wgs84"}  # no basemap
     assert client.get("/api/v1/me").status_code == 401
 
 
@@ -136,3 +140,14 @@ def test_events_stream_the_live_views_and_follow_a_flood(client: TestClient, mos
 def test_events_need_a_token_and_bounded_parameters(client: TestClient) -> None:
     assert client.get("/api/v1/events?max_s=1").status_code == 401
     assert client.get("/api/v1/events?interval_s=0.01", headers=auth("viewer")).status_code == 422
+
+
+def test_the_page_gets_the_configured_basemap(mosquitto: Mosquitto, tmp_path: Path) -> None:
+    tiles = {
+        "tiles": "https://t{s}.example.cn/vec/{z}/{x}/{y}.png?tk=k",
+        "subdomains": "0123",
+        "datum": "gcj02",
+    }
+    with app_client(mosquitto, tmp_path, {"v": "viewer"}, "dashboard-map", sections={"map": tiles}) as c:
+        me = c.get("/api/v1/me", headers={"Authorization": "Bearer v"}).json()
+    assert me["map"] == {**tiles, "attribution": ""}
