@@ -135,11 +135,14 @@ class WireTap:
         buf = b""
         try:
             while data := src.recv(65536):
-                dst.sendall(data)
+                # Seen before it is passed on: the client's CONNECT says whether the broker's
+                # PUBLISHes carry MQTT 5 properties, and a resumed session's first PUBLISH can
+                # follow the CONNACK at once (parsed after forwarding, it raced the CONNECT).
                 buf += data
                 while (packet := _split(buf)) is not None:
                     first, body, buf = packet
                     self._saw(first, body, down, pending, v5)
+                dst.sendall(data)
         except OSError:
             pass
         finally:
