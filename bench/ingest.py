@@ -4,6 +4,11 @@ service until every message is written to the embedded store. Prints both rates 
 measured in the same run. Targets: ratio ≥ 0.6 at QoS 0, ≥ 0.8 at QoS 1.
 
     python bench/ingest.py [--messages N] [--qos 0|1] [--publishers P] [--store embedded|influxdb1]
+                           [--profile]
+
+``--profile`` samples the service phase with py-spy (a benchmark tool only: ``pip install py-spy``
+into the venv) and prints the top five functions by their share of the samples (own time, every
+thread) as ``PROFILE {json}`` lines, which `bench/run_all.py` adds under its table.
 """
 
 from __future__ import annotations
@@ -11,7 +16,11 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import shutil
+import signal
 import subprocess
+import sys
 import tempfile
 import threading
 import time
@@ -59,6 +68,9 @@ def publish(broker: Mosquitto, inputs: list[tuple[str, Path]], qos: int) -> list
     return procs
 
 
+CPU_US: dict[str, float] = {}  # CPU microseconds per message of this process, by phase
+
+
 def bare_subscriber(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, qos: int) -> float:
     done = threading.Event()
     received = [0]
@@ -76,11 +88,13 @@ def bare_subscriber(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, q
     client.subscribe(f"{ROOT}/gauge/+/+", qos=qos)
     client.loop_start()
     subscribed.wait(10)
-    start = time.perf_counter()
+    start, cpu = time.perf_counter(), _common.cpu_seconds(os.getpid())
     procs = publish(broker, inputs, qos)
     if not done.wait(600):
         raise SystemExit(f"bare subscriber got {received[0]} of {n}")
     elapsed = time.perf_counter() - start
+    cpu = _common.cpu_seconds(os.getpid()) - cpu
+    CPU_US["bare"] = cpu / n * 1e6
     for p in procs:
         p.wait()
     client.disconnect()
@@ -88,8 +102,64 @@ def bare_subscriber(broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, q
     return n / elapsed
 
 
+class Profile:
+    """py-spy sampling this process while the service runs: 200 Hz, the thread holding the GIL
+    (where Python runs; waits in C are left out)."""
+
+    def __init__(self, out: Path) -> None:
+        self.out = out
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        spy = shutil.which("py-spy") or str(Path(sys.executable).parent / "py-spy")
+        if not Path(spy).exists():
+            print("  no profile: py-spy is missing (.venv/bin/pip install py-spy, a benchmark tool only)")
+            return
+        cmd = [
+            spy,
+            "record",
+            "--gil",
+            "--pid",
+            str(os.getpid()),
+            "-r",
+            "200",
+            "-f",
+            "raw",
+            "-o",
+            str(self.out),
+        ]
+        self.proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        time.sleep(0.5)  # attached
+
+    def stop(self) -> None:
+        if self.proc is not None:
+            self.proc.send_signal(signal.SIGINT)
+            self.proc.wait(60)
+
+    def top(self, k: int = 5) -> list[tuple[str, float]]:
+        """The ``k`` functions with the most own samples, as shares of all samples."""
+        if self.proc is None or not self.out.exists():
+            return []
+        own: dict[str, int] = {}
+        total = 0
+        for line in self.out.read_text().splitlines():
+            stack, _, count = line.rpartition(" ")
+            leaf = stack.rsplit(";", 1)[-1]  # "function (path/file.py:line)"
+            function, _, where = leaf.partition(" (")
+            name = f"{function} ({where.split(':')[0].rsplit('/', 1)[-1]})" if where else function
+            own[name] = own.get(name, 0) + int(count)
+            total += int(count)
+        return [(f, c / total) for f, c in sorted(own.items(), key=lambda x: -x[1])[:k]]
+
+
 async def service(
-    broker: Mosquitto, inputs: list[tuple[str, Path]], n: int, qos: int, work: Path, influx_url: str | None
+    broker: Mosquitto,
+    inputs: list[tuple[str, Path]],
+    n: int,
+    qos: int,
+    work: Path,
+    influx_url: str | None,
+    profile: Profile | None = None,
 ) -> float:
     store: dict[str, str] = {"path": str(work / "store")}
     if influx_url:
@@ -106,7 +176,9 @@ async def service(
             if rt.health.ready():
                 break
             await asyncio.sleep(0.05)
-        start = time.perf_counter()
+        if profile is not None:
+            profile.start()
+        start, cpu = time.perf_counter(), _common.cpu_seconds(os.getpid())
         procs = publish(broker, inputs, qos)
         written = rt.metrics.written.labels("water_depth")
         while written._value.get() < n:  # the counter the /metrics endpoint shows
@@ -114,6 +186,10 @@ async def service(
             if time.perf_counter() - start > 600:
                 raise SystemExit(f"service wrote {written._value.get()} of {n}")
         elapsed = time.perf_counter() - start
+        cpu = _common.cpu_seconds(os.getpid()) - cpu
+        CPU_US["service"] = cpu / n * 1e6  # all its threads (DuckDB's too)
+        if profile is not None:
+            profile.stop()
         for p in procs:
             p.wait()
     return n / elapsed
@@ -125,7 +201,10 @@ def main() -> None:
     ap.add_argument("--qos", type=int, choices=(0, 1), default=0)
     ap.add_argument("--publishers", type=int, default=2)
     ap.add_argument("--store", choices=("embedded", "influxdb1"), default="embedded")
+    ap.add_argument("--profile", action="store_true", help="py-spy the service phase: top five functions")
+    ap.add_argument("--profile-raw", type=Path, help="with --profile: keep py-spy's raw stacks there")
     args = ap.parse_args()
+    top: list[tuple[str, float]] = []
     n = args.messages - args.messages % args.publishers
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
@@ -137,7 +216,11 @@ def main() -> None:
             influx.start()
         try:
             bare = bare_subscriber(broker, inputs, n, args.qos)
-            svc = asyncio.run(service(broker, inputs, n, args.qos, work, influx.url if influx else None))
+            profile = Profile(args.profile_raw or work / "profile.txt") if args.profile else None
+            svc = asyncio.run(
+                service(broker, inputs, n, args.qos, work, influx.url if influx else None, profile)
+            )
+            top = profile.top() if profile is not None else []
         finally:
             broker.stop()
             if influx is not None:
@@ -150,11 +233,25 @@ def main() -> None:
     print(f"  service (to store)   : {svc:10.0f} msg/s")
     verdict = "met" if ratio >= target else "NOT met"
     print(f"  ratio                : {ratio:10.2f}   (target >= {target}: {verdict})")
+    bare_us, svc_us = CPU_US["bare"], CPU_US["service"]
+    print(
+        f"  CPU per message      : bare {bare_us:.1f} us, service {svc_us:.1f} us"
+        f" (ratio {bare_us / svc_us:.2f})"
+    )
     _common.report(
         f"ingest, {n // 1000}k gauge messages, QoS {args.qos}, into {args.store}",
         f"{svc / 1000:.1f}k msg/s", f"bare paho {bare / 1000:.1f}k msg/s", f"{ratio:.2f}", f">= {target}",
         ratio >= target,
     )  # fmt: skip
+    # CPU per message moves less than the rates on a shared machine: the same comparison in CPU
+    _common.report(
+        f"ingest QoS {args.qos} into {args.store}: CPU per message (this process, all threads)",
+        f"{svc_us:.1f} µs", f"bare paho {bare_us:.1f} µs", f"{bare_us / svc_us:.2f}", f">= {target}",
+        bare_us / svc_us >= target,
+    )  # fmt: skip
+    for function, share in top:  # the service phase while profiled (py-spy slows it a little)
+        print("PROFILE " + json.dumps({"benchmark": f"ingest QoS {args.qos}", "function": function,
+                                       "share": round(share, 3)}), flush=True)  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -1,6 +1,6 @@
 """Replay benchmark: a .tlog ingested by `telemetry replay` (parse, convert, pipeline, embedded
 store) against pymavlink's raw ``parse_buffer`` over the same packets, in the same run.
-Target: ratio ≥ 0.8.
+Target: ratio ≥ 0.5 (issue 22).
 
     python bench/replay.py [--seconds S] [--drones N]
 """
@@ -75,12 +75,12 @@ def main() -> None:
     print(f"  telemetry replay       : {ours:10.0f} msg/s (to the embedded store)")
     ratio = ours / base_rate
     print(
-        f"  ratio                  : {ratio:10.2f}   (target >= 0.8: {'met' if ratio >= 0.8 else 'NOT met'})"
+        f"  ratio                  : {ratio:10.2f}   (target >= 0.5: {'met' if ratio >= 0.5 else 'NOT met'})"
     )
     _common.report(
         f"replay, {total:,} MAVLink messages ({args.drones} drones x {args.seconds} s), embedded store",
         f"{ours / 1000:.1f}k msg/s", f"pymavlink parse_buffer {base_rate / 1000:.1f}k msg/s",
-        f"{ratio:.2f}", ">= 0.8", ratio >= 0.8,
+        f"{ratio:.2f}", ">= 0.5", ratio >= 0.5,
     )  # fmt: skip
 
 

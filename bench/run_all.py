@@ -23,10 +23,12 @@ import _common
 BENCH = Path(__file__).resolve().parent
 # (short name, arguments after `python`): the figures docs/benchmarks.md quotes.
 SUITE: list[tuple[str, list[str]]] = [
-    ("ingest-qos0", ["bench/ingest.py"]),
+    ("ingest-qos0", ["bench/ingest.py", "--profile"]),
     ("ingest-qos1", ["bench/ingest.py", "--qos", "1", "--messages", "50000"]),
     ("ingest-influxdb1", ["bench/ingest.py", "--store", "influxdb1"]),
     ("workers", ["bench/workers.py"]),
+    ("derivations", ["bench/derivations.py"]),
+    ("paho-paths", ["bench/paho_paths.py"]),
     ("replay", ["bench/replay.py"]),
     ("flood-latency", ["bench/flood_latency.py"]),
     ("compliance", ["bench/compliance.py"]),
@@ -35,6 +37,9 @@ SUITE: list[tuple[str, list[str]]] = [
     ("audit", ["bench/audit.py"]),
 ]
 HEADER = ("benchmark", "ours", "baseline", "ratio", "target", "met?")
+
+
+PROFILES: list[dict[str, object]] = []  # the `PROFILE {json}` lines (bench/ingest.py --profile)
 
 
 def run(args: list[str]) -> tuple[list[dict[str, object]], int, float]:
@@ -50,6 +55,8 @@ def run(args: list[str]) -> tuple[list[dict[str, object]], int, float]:
         print(line, end="", flush=True)
         if line.startswith("BENCH "):
             rows.append(json.loads(line[len("BENCH ") :]))
+        elif line.startswith("PROFILE "):
+            PROFILES.append(json.loads(line[len("PROFILE ") :]))
     return rows, proc.wait(), time.monotonic() - started
 
 
@@ -97,6 +104,16 @@ def main() -> int:
         f"{where}. Each baseline is measured in the same run as the figure next to it; the "
         "ratio is ours / baseline unless it says otherwise.\n\n" + _common.table(table, HEADER) + "\n"
     )
+    if PROFILES:
+        rows = [
+            (str(p["benchmark"]), f"`{p['function']}`", f"{float(str(p['share'])):.1%}") for p in PROFILES
+        ]
+        text += (
+            "\nProfile of the service phase (py-spy, 200 Hz, samples of the thread holding the GIL; "
+            "own time of each function, top five):\n\n"
+            + _common.table(rows, ("benchmark", "function", "share of samples"))
+            + "\n"
+        )
     Path(args.out).write_text(text, encoding="utf-8")
     print(f"\n{text}\nwritten to {args.out}")
     if failed:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable
-from dataclasses import replace
+from dataclasses import fields, replace
 from typing import Any
 
 from drones.mavlink import mavutil
@@ -36,8 +36,12 @@ def _battery_pct(msg: Any) -> float | None:
     return float(_within("battery_remaining", msg.battery_remaining, 0, 100))
 
 
+_STATE_FIELDS = tuple(f.name for f in fields(DroneState) if f.name not in ("drone", "time_ms"))
+
+
 def _known(state: DroneState) -> DroneState | None:
-    return state if state.to_point().fields else None
+    """The state if it knows anything (a field of its point), without building the point."""
+    return state if any(getattr(state, f) is not None for f in _STATE_FIELDS) else None
 
 
 def autopilot_name(autopilot: int) -> str:

@@ -37,6 +37,7 @@ from paho.mqtt.packettypes import PacketTypes
 from paho.mqtt.properties import Properties
 
 from sensors.decoders import DecodeContext, decode_message, subscriptions
+from sensors.mqtt_fastpath import FastClient
 from telemetry.assets import Registry
 from telemetry.config import MqttConfig
 from telemetry.errors import CollectorError
@@ -52,10 +53,12 @@ log = logging.getLogger(__name__)
 _SUBMIT_WAIT_S = 0.5
 
 
-def build_client(cfg: MqttConfig, client_id: str, *, clean: bool = False) -> mqtt.Client:
-    """A paho client configured from ``[mqtt]`` (TLS, credentials, protocol, back-off)."""
+def build_client(cfg: MqttConfig, client_id: str, *, clean: bool = False) -> FastClient:
+    """A paho client configured from ``[mqtt]`` (TLS, credentials, protocol, back-off); its
+    ``on_publish_fast`` hook skips what paho builds per message that nobody reads
+    (:mod:`sensors.mqtt_fastpath`)."""
     v5 = cfg.protocol == "5"
-    client = mqtt.Client(
+    client = FastClient(
         CallbackAPIVersion.VERSION2,
         client_id=client_id,
         protocol=mqtt.MQTTv5 if v5 else mqtt.MQTTv311,
@@ -125,7 +128,10 @@ class MqttCollector:
         client = build_client(self._cfg, self._cfg.client_id)
         client.on_connect = self._on_connect
         client.on_disconnect = self._on_disconnect
-        client.on_message = self._on_message
+        client.on_message = self._on_message  # paho's own path: QoS 2, malformed packets
+        client.on_publish_fast = lambda topic, payload, qos, mid: self._received(
+            client, topic, payload, qos, mid
+        )
         props = None
         if self._cfg.protocol == "5":
             props = Properties(PacketTypes.CONNECT)  # type: ignore[no-untyped-call]
@@ -209,32 +215,52 @@ class MqttCollector:
             log.warning("MQTT disconnected (%s); paho reconnects with back-off", reason)
 
     def _on_message(self, client: mqtt.Client, userdata: Any, msg: mqtt.MQTTMessage) -> None:
+        """paho's own path (QoS 2, what the fast path leaves to paho): the same handling."""
         received_ms = now_ms()
         try:
             decoded = decode_message(msg.topic, msg.payload, received_ms, self._ctx)
+        except Exception as exc:  # msg.topic raises on a topic that is not UTF-8
+            log.exception("decoder failed on a message from %r", msg._topic)
+            decoded = self._failed(
+                bytes(msg._topic).decode("utf-8", "replace"), bytes(msg.payload), received_ms, exc
+            )
+        self._hand(client, decoded, msg.qos, msg.mid)
+
+    def _received(self, client: mqtt.Client, topic: str, payload: bytes, qos: int, mid: int) -> None:
+        """One PUBLISH from :class:`FastClient` (network thread)."""
+        received_ms = now_ms()
+        try:
+            decoded = decode_message(topic, payload, received_ms, self._ctx)
         except Exception as exc:  # a decoder bug must neither lose the message nor kill this thread
-            log.exception("decoder failed on a message from %r", msg.topic)
-            topic = bytes(msg._topic).decode("utf-8", "replace")
-            letter = DeadLetter(received_ms, "mqtt", topic, bytes(msg.payload), "internal_error", repr(exc))
-            decoded = Decoded(dead_letters=(letter,))
+            log.exception("decoder failed on a message from %r", topic)
+            decoded = self._failed(topic, payload, received_ms, exc)
+        self._hand(client, decoded, qos, mid)
+
+    @staticmethod
+    def _failed(topic: str, payload: bytes, received_ms: int, exc: Exception) -> Decoded:
+        letter = DeadLetter(received_ms, "mqtt", topic, payload, "internal_error", repr(exc))
+        return Decoded(dead_letters=(letter,))
+
+    def _hand(self, client: mqtt.Client, decoded: Decoded, qos: int, mid: int) -> None:
+        """To the pipeline, or the overflow; counted against the in-flight bound."""
         with self._changed:
-            self._wait_for_room(msg.qos)
+            self._wait_for_room(qos)
             ack = None
-            if msg.qos > 0:
+            if qos > 0:
                 self._unacked += 1
                 self._metrics.unacked.set(self._unacked)
-                ack = self._acker(client, msg.mid, msg.qos, self._generation)
-            held = _Held(Envelope("mqtt", decoded, ack), msg.qos, self._generation)
+                ack = self._acker(client, mid, qos, self._generation)
+            held = _Held(Envelope("mqtt", decoded, ack), qos, self._generation)
             if not self._overflow and self._sink.submit_threadsafe(held.envelope, 0):
                 return  # the pipeline had room: the usual case
             if (
                 self._stop.is_set()
                 or self._sink.closed
-                or (msg.qos == 0 and len(self._overflow) >= self._cfg.receive_maximum)
+                or (qos == 0 and len(self._overflow) >= self._cfg.receive_maximum)
             ):
                 # Shutting down, or QoS 0 with no room: a QoS-1 message is never acknowledged
                 # (the broker redelivers it); a QoS-0 one is lost and counted.
-                self._drop([held] if msg.qos == 0 else [])
+                self._drop([held] if qos == 0 else [])
                 return
             self._overflow.append(held)
             self._changed.notify_all()

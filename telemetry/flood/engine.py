@@ -236,7 +236,7 @@ class FloodEngine:
     def observe(self, readings: list[GaugeReading], received_ms: int) -> list[FloodChange]:
         """One message's readings (a backlog settles as a whole: one change per gauge at most)."""
         touched: dict[str, _Gauge] = {}
-        for r in sorted(readings, key=lambda r: r.time_ms):
+        for r in readings if len(readings) == 1 else sorted(readings, key=lambda r: r.time_ms):
             g = self._gauge(r.gauge, received_ms)
             g.last_received_ms = max(g.last_received_ms, received_ms)
             g.offline = False
@@ -286,12 +286,12 @@ class FloodEngine:
     def _settle(self, gauge: str, g: _Gauge, time_ms: int) -> FloodChange | None:
         state = g.history.state
         old = g.published
+        if (state.level, g.offline, g.stuck) == (old.level, old.offline, old.fault):
+            return None  # nothing announced changes: the usual reading (no Published built)
         since = state.since_ms if state.last_ms >= 0 else old.since_ms
         level_changed = state.level != old.level
         reason = state.reason if level_changed or not old.reason else old.reason
         new = Published(state.level, since, g.offline, g.stuck, reason)
-        if (new.level, new.offline, new.fault) == (old.level, old.offline, old.fault):
-            return None
         fault_changed = (new.fault is None) != (old.fault is None)
         when = new.since_ms if level_changed and new.since_ms is not None else time_ms
         alert, to_hooks = None, False

@@ -26,6 +26,8 @@ import bisect
 from dataclasses import dataclass, field, replace
 from typing import Literal
 
+from telemetry.flood.window import RiseWindow
+
 Level = Literal["green", "yellow", "red"]
 RANK: dict[str, int] = {"green": 0, "yellow": 1, "red": 2}
 BY_RANK: tuple[Level, ...] = ("green", "yellow", "red")
@@ -83,7 +85,8 @@ def counted_rise(rules: FloodRules, times: list[int], depths: list[float], i: in
 def grade_step(
     rules: FloodRules, prev: GaugeState, time_ms: int, depth_cm: float, rise_cm: float
 ) -> GaugeState:
-    """The state after one reading (in event order) given the state before it."""
+    """The state after one reading (in event order) given the state before it (one new state
+    built directly: no ``dataclasses.replace`` chain per reading, issue 22)."""
     by_depth = rules.grade(depth_cm)
     lifted = (by_depth == 0 and rise_cm >= rules.rate_yellow_cm) or (
         by_depth == 1 and rise_cm >= rules.rate_red_cm
@@ -91,14 +94,14 @@ def grade_step(
     candidate = by_depth + (1 if lifted else 0)
     reason = f"depth {depth_cm:.1f} cm" + (f", rising {rise_cm:.1f} cm in 10 min" if lifted else "")
     current = RANK[prev.level]
-    state = replace(prev, depth_cm=depth_cm, rise_cm=rise_cm, fault=None, last_ms=time_ms)
     if prev.last_ms < 0 or candidate > current:  # the first reading, or a raise: at once
-        return replace(state, level=BY_RANK[candidate], since_ms=time_ms, reason=reason, below_since_ms=None)
+        return GaugeState(BY_RANK[candidate], time_ms, depth_cm, rise_cm, reason, None, None, time_ms)
     if current == 0:
-        return replace(state, reason=reason, below_since_ms=None)
+        return GaugeState(prev.level, prev.since_ms, depth_cm, rise_cm, reason, None, None, time_ms)
+    kept = reason if candidate == current else prev.reason
     limit = rules.threshold(current) - rules.hysteresis_cm
     if depth_cm >= limit:  # not calm: no dwell runs
-        return replace(state, below_since_ms=None, reason=reason if candidate == current else prev.reason)
+        return GaugeState(prev.level, prev.since_ms, depth_cm, rise_cm, kept, None, None, time_ms)
     below = prev.below_since_ms if prev.below_since_ms is not None else time_ms
     if time_ms - below >= rules.dwell_s * 1000:
         new = max(rules.grade(depth_cm + rules.hysteresis_cm), candidate)
@@ -106,14 +109,10 @@ def grade_step(
             calm = new > 0 and depth_cm < rules.threshold(new) - rules.hysteresis_cm
             why = f"depth {depth_cm:.1f} cm, under {limit:g} cm for {rules.dwell_s / 60:g} min"
             # each later step waits its own dwell: it starts at this downgrade at the earliest
-            return replace(
-                state,
-                level=BY_RANK[new],
-                since_ms=time_ms,
-                reason=why,
-                below_since_ms=time_ms if calm else None,
+            return GaugeState(
+                BY_RANK[new], time_ms, depth_cm, rise_cm, why, time_ms if calm else None, None, time_ms
             )
-    return replace(state, below_since_ms=below, reason=reason if candidate == current else prev.reason)
+    return GaugeState(prev.level, prev.since_ms, depth_cm, rise_cm, kept, below, None, time_ms)
 
 
 def spike(
@@ -156,6 +155,10 @@ class GaugeHistory:
     state: GaugeState = field(init=False)
     spike: str | None = field(init=False, default=None)  # why the last reading added was ignored
     _before_last: GaugeState = field(init=False)
+    # the rate windows of the two streams of steps: the state's (head) and the anchor's (tail)
+    _head: RiseWindow = field(init=False, default_factory=RiseWindow)
+    _tail: RiseWindow = field(init=False, default_factory=RiseWindow)
+    _tail_stale: bool = field(init=False, default=False)  # a reading landed behind the anchor
 
     def __post_init__(self) -> None:
         self.anchor = self.state = self._before_last = self.start
@@ -180,9 +183,10 @@ class GaugeHistory:
         if same:  # same second: the later reading wins
             self.depths[i], self.stamps[i] = depth_cm, time_ms
             if i == len(self.times) - 1 and i >= self.anchor_index:
-                self.state = self._step(self._before_last, i)
+                self.state = self._step(self._head, self._before_last, i)
                 return self.state
             late = True
+            self._tail_stale |= i < self.anchor_index
         else:
             self.times.insert(i, t)
             self.depths.insert(i, depth_cm)
@@ -190,28 +194,40 @@ class GaugeHistory:
             late = i < len(self.times) - 1
             if i < self.anchor_index:  # older than the anchor: too late to regrade the past
                 self.anchor_index += 1
+                self._tail_stale = True
                 return self.state
         if i < self.anchor_index:
             return self.state
         if late:
             self._before_last, self.state = self._fold(self.anchor, self.anchor_index)
         else:
-            self._before_last, self.state = self.state, self._step(self.state, i)
+            self._before_last, self.state = self.state, self._step(self._head, self.state, i)
         self._advance_anchor()
         return self.state
 
     def _fold(self, start: GaugeState, index: int) -> tuple[GaugeState, GaugeState]:
         """Refold from ``start``; returns (the state before the last reading, the last state)."""
+        self._seed(self._head, index)
         before, state = start, start
         for i in range(index, len(self.times)):
-            before, state = state, self._step(state, i)
+            before, state = state, self._step(self._head, state, i)
         return before, state
+
+    def _seed(self, window: RiseWindow, index: int) -> None:
+        """Restart ``window`` just before reading ``index``: the readings within the rate window."""
+        window.reset()
+        if index < len(self.times):
+            lo = bisect.bisect_left(self.times, self.times[index] - int(self.rules.rate_window_s * 1000))
+            window.seed(zip(self.times[lo:index], self.depths[lo:index], strict=True))
 
     def _advance_anchor(self) -> None:
         """Keep about two windows of readings; fold older ones into the anchor state."""
         horizon = self.times[-1] - int(2 * (self.rules.rate_window_s + self.rules.dwell_s) * 1000)
         while self.anchor_index < len(self.times) and self.times[self.anchor_index] < horizon:
-            self.anchor = self._step(self.anchor, self.anchor_index)
+            if self._tail_stale:
+                self._seed(self._tail, self.anchor_index)
+                self._tail_stale = False
+            self.anchor = self._step(self._tail, self.anchor, self.anchor_index)
             self.anchor_index += 1
         keep_from = 0
         if self.anchor_index:
@@ -221,6 +237,8 @@ class GaugeHistory:
             del self.times[:keep_from], self.depths[:keep_from], self.stamps[:keep_from]
             self.anchor_index -= keep_from
 
-    def _step(self, prev: GaugeState, i: int) -> GaugeState:
-        rise = counted_rise(self.rules, self.times, self.depths, i)
-        return grade_step(self.rules, prev, self.stamps[i], self.depths[i], rise)
+    def _step(self, window: RiseWindow, prev: GaugeState, i: int) -> GaugeState:
+        """Grade reading ``i``, the next of ``window``'s stream (equal to :func:`counted_rise`)."""
+        rules, depth = self.rules, self.depths[i]
+        rise = window.rise(self.times[i], depth, int(rules.rate_window_s * 1000), rules.hysteresis_cm)
+        return grade_step(rules, prev, self.stamps[i], depth, rise)

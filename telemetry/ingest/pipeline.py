@@ -45,6 +45,8 @@ def envelope_bytes(envelope: Envelope) -> int:
     """An estimate of the memory an envelope holds, for the queue's byte bound."""
     letters = envelope.decoded.dead_letters
     size = len(envelope.decoded.records) * RECORD_BYTES
+    if not letters:  # the usual case: no generator per message (profiled, issue 22)
+        return size
     return size + sum(LETTER_BYTES + len(d.payload) + len(d.topic) + len(d.detail) for d in letters)
 
 

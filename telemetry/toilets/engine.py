@@ -62,6 +62,10 @@ class ToiletChange:
                       self.message())  # fmt: skip
 
 
+def _time(point: tuple[int, int]) -> int:
+    return point[0]
+
+
 @dataclass
 class _Toilet:
     info: ToiletInfo
@@ -184,12 +188,15 @@ class ToiletEngine:
         return points
 
     def _add_total(self, t: _Toilet, r: ToiletReading, points: list[Record]) -> int | None:
-        times = [x[0] for x in t.totals]
-        i = bisect.bisect_left(times, r.time_ms)
-        if i < len(times) and times[i] == r.time_ms:
+        i = bisect.bisect_left(t.totals, r.time_ms, key=_time)  # no per-reading list of times
+        if i < len(t.totals) and t.totals[i][0] == r.time_ms:
             return None  # a redelivered message: counted already
         t.totals.insert(i, (r.time_ms, r.total or 0))
-        del t.totals[: max(0, len(t.totals) - 2000)]
+        if (drop := len(t.totals) - 2000) > 0:  # the oldest go; the new one's index moves with them
+            del t.totals[:drop]
+            i -= drop
+            if i < 0:
+                return None  # older than every total kept
         own = self._difference(t, i)
         if i + 1 < len(t.totals) and r.entries is None:  # a late reading changes its successor's delta
             nxt_t, _ = t.totals[i + 1]
@@ -207,15 +214,12 @@ class ToiletEngine:
         return entries_between(t.totals[i - 1][1], t.totals[i][1])
 
     def _add_entries(self, t: _Toilet, time_ms: int, entries: int) -> None:
-        times = [x[0] for x in t.entries]
-        i = bisect.bisect_left(times, time_ms)
-        if i < len(times) and times[i] == time_ms:  # the same point again: it replaces (as stored)
+        i = bisect.bisect_left(t.entries, time_ms, key=_time)
+        if i < len(t.entries) and t.entries[i][0] == time_ms:  # the same point again: it replaces
             t.entries[i] = (time_ms, entries)
             return
         t.entries.insert(i, (time_ms, entries))
-        horizon = t.entries[-1][0] - DAY_MS
-        while t.entries and t.entries[0][0] < horizon:
-            t.entries.pop(0)
+        del t.entries[: bisect.bisect_left(t.entries, t.entries[-1][0] - DAY_MS, key=_time)]
 
     def entries_since_clean(self, toilet: str) -> int:
         t = self._toilet(toilet)
@@ -227,7 +231,10 @@ class ToiletEngine:
         if not capacity:
             return
         window = int(self._cfg.surge_window_s * 1000)
-        recent = sum(n for ts, n in t.entries if time_ms - window < ts <= time_ms)
+        # the surge window's slice only (bisected), not the whole day's entries per reading
+        lo = bisect.bisect_right(t.entries, time_ms - window, key=_time)
+        hi = bisect.bisect_right(t.entries, time_ms, lo, key=_time)
+        recent = sum(n for _, n in t.entries[lo:hi])
         limit = surge_limit(self._cfg, capacity)
         if recent > limit:
             reason = f"{recent} entries in {self._cfg.surge_window_s / 60:.0f} min (capacity {capacity})"
