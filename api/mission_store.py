@@ -14,12 +14,11 @@ from drones import mission_store
 from drones.fleet import Fleet
 from drones.mission_service import Mission, MissionPlanner
 from telemetry.derivation import Submit
+from telemetry.durable import DURABLE_TIMEOUT_S, write_durably
 from telemetry.instants import now_ms
-from telemetry.ports import Envelope, Store
-from telemetry.records import Decoded
+from telemetry.ports import Store
 
 log = logging.getLogger("drones.missions")
-DURABLE_TIMEOUT_S = 10.0
 FOLLOW_EVERY_S = 0.5
 _STAMPS = mission_store.Stamps()
 
@@ -49,21 +48,7 @@ async def save(submit: Submit | None, m: Mission) -> None:
     answer loses nothing)."""
     if submit is None:
         return
-    loop = asyncio.get_running_loop()
-    written = loop.create_future()
-
-    def durable() -> None:
-        if not written.done():
-            written.set_result(None)
-
-    def ack() -> None:
-        loop.call_soon_threadsafe(durable)
-
-    record = _STAMPS.record(m, now_ms())
-    await submit(Envelope("missions", Decoded(records=(record,)), ack))
-    try:
-        await asyncio.wait_for(written, DURABLE_TIMEOUT_S)
-    except TimeoutError:
+    if not await write_durably(submit, "missions", (_STAMPS.record(m, now_ms()),)):
         log.warning("mission %s: not durable after %.0f s (the spool keeps it)", m.id, DURABLE_TIMEOUT_S)
 
 

@@ -19,16 +19,14 @@ from api.mission_store import plan_locked, save
 from api.params import day_bounds, iso
 from api.routes_data import Collection
 from api.runtime import Runtime, runtime_of
+from telemetry.durable import DURABLE_TIMEOUT_S, write_durably
 from telemetry.incidents.desk import NoOfficerError, Outcome, UnknownIncidentError
 from telemetry.incidents.rules import Group, Incident, Officer, TransitionError, report
 from telemetry.incidents.service import IncidentService
 from telemetry.instants import now_ms
-from telemetry.ports import Envelope
-from telemetry.records import Decoded
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["incidents"])
-DURABLE_TIMEOUT_S = 10.0
 _STATE_TIME = {"assigned": "assigned_at", "accepted": "accepted_at", "on_scene": "on_scene_at",
                "resolved": "resolved_at", "closed": "closed_at"}  # fmt: skip
 
@@ -95,22 +93,8 @@ def incident_json(i: Incident, service: IncidentService, at_ms: int) -> dict[str
 
 async def _durable(rt: Runtime, service: IncidentService, out: Outcome) -> None:
     """Store the outcome's records and wait until they are durable; then audit and send."""
-    if out.records and rt.submit is not None:
-        loop = asyncio.get_running_loop()
-        written = loop.create_future()
-
-        def durable() -> None:
-            if not written.done():
-                written.set_result(None)
-
-        def ack() -> None:
-            loop.call_soon_threadsafe(durable)
-
-        await rt.submit(Envelope(service.name, Decoded(records=tuple(out.records)), ack))
-        try:
-            await asyncio.wait_for(written, DURABLE_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("incident change not durable after %.0f s (the spool keeps it)", DURABLE_TIMEOUT_S)
+    if rt.submit is not None and not await write_durably(rt.submit, service.name, out.records):
+        log.warning("incident change not durable after %.0f s (the pipeline keeps it)", DURABLE_TIMEOUT_S)
     service.settle(Outcome(commands=out.commands, events=out.events))
 
 

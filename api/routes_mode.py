@@ -4,7 +4,6 @@ A change is durable before it is answered; then it is audited, published retaine
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from typing import Any, Literal
 
@@ -15,15 +14,13 @@ from api.auth import Admin, Reader
 from api.errors import ApiError, error_responses
 from api.params import iso
 from api.runtime import Runtime, runtime_of
+from telemetry.durable import DURABLE_TIMEOUT_S, write_durably
 from telemetry.emergency.rules import LEVELS
 from telemetry.emergency.service import EmergencyService
 from telemetry.instants import now_ms
-from telemetry.ports import Envelope
-from telemetry.records import Decoded
 
 log = logging.getLogger(__name__)
 router = APIRouter(prefix="/api/v1", tags=["mode"])
-DURABLE_TIMEOUT_S = 10.0
 
 
 class ModeRequest(BaseModel):
@@ -75,21 +72,7 @@ async def set_mode(request: Request, user: Admin, body: ModeRequest) -> dict[str
     """Set the flood response level (admin); ``none`` leaves it. Answered once the change is durable."""
     rt, service = _service(request)
     out = service.set(body.level, user.name, now_ms())
-    if out.records and rt.submit is not None:
-        loop = asyncio.get_running_loop()
-        written = loop.create_future()
-
-        def durable() -> None:
-            if not written.done():
-                written.set_result(None)
-
-        def ack() -> None:  # the writer's thread
-            loop.call_soon_threadsafe(durable)
-
-        await rt.submit(Envelope(service.name, Decoded(records=tuple(out.records)), ack))
-        try:
-            await asyncio.wait_for(written, DURABLE_TIMEOUT_S)
-        except TimeoutError:
-            log.warning("mode change not durable after %.0f s (the spool keeps it)", DURABLE_TIMEOUT_S)
+    if rt.submit is not None and not await write_durably(rt.submit, service.name, out.records):
+        log.warning("mode change not durable after %.0f s (the pipeline keeps it)", DURABLE_TIMEOUT_S)
     service.settle(out)
     return mode_json(service)

@@ -7,7 +7,6 @@ point was not is not run again after a crash. The recurrence is drones/schedules
 
 from __future__ import annotations
 
-import asyncio
 import itertools
 import json
 import logging
@@ -23,13 +22,13 @@ from telemetry import instants
 from telemetry.alerts.book import AlertBook
 from telemetry.alerts.durable import active_alerts
 from telemetry.derivation import Submit
-from telemetry.ports import Envelope, Store
-from telemetry.records import Decoded, Record, ScheduleRecord
+from telemetry.durable import DURABLE_TIMEOUT_S, write_durably
+from telemetry.ports import Store
+from telemetry.records import Record, ScheduleRecord
 
 log = logging.getLogger("drones.schedules")
 MEASUREMENT = "schedule"
 ALERT_KIND = "schedule"
-DURABLE_TIMEOUT_S = 10.0
 
 
 def scheduled_due(m: Mission) -> int | None:
@@ -116,18 +115,5 @@ async def durable(submit: Submit | None, records: tuple[Record, ...], source: st
     """Write the records and wait until they are durable (a kill -9 right after loses nothing)."""
     if submit is None or not records:
         return
-    loop = asyncio.get_running_loop()
-    written = loop.create_future()
-
-    def done() -> None:
-        if not written.done():
-            written.set_result(None)
-
-    def ack() -> None:
-        loop.call_soon_threadsafe(done)
-
-    await submit(Envelope(source, Decoded(records=records), ack))
-    try:
-        await asyncio.wait_for(written, DURABLE_TIMEOUT_S)
-    except TimeoutError:
+    if not await write_durably(submit, source, records):
         log.warning("schedule records not durable after %.0f s (the spool keeps them)", DURABLE_TIMEOUT_S)

@@ -139,9 +139,7 @@ def _officer(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record
     if crs not in SUPPORTED_CRS:
         raise DecodeError("out_of_range", f"'crs'={crs!r}; known: {', '.join(SUPPORTED_CRS)}")
     lat, lon = to_wgs84(req_float(o, "lat", -90.0, 90.0), req_float(o, "lon", -180.0, 180.0), crs)
-    status = opt_str(o, "status", 16)
-    if status not in OFFICER_STATUSES:
-        raise DecodeError("out_of_range", f"'status'={status!r}; known: {', '.join(OFFICER_STATUSES)}")
+    status = _one_of(o, "status", OFFICER_STATUSES)
     return OfficerPosition(
         officer=t.device,
         district=_district(ctx, "officer", t.device),
@@ -154,10 +152,16 @@ def _officer(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record
     )
 
 
+def _one_of(o: dict[str, Any], name: str, known: tuple[str, ...]) -> str:
+    """A string field that must be one of ``known`` (missing counts as out of range: say which)."""
+    value = opt_str(o, name, 32)
+    if value is None or value not in known:
+        raise DecodeError("out_of_range", f"{name!r}={value!r}; known: {', '.join(known)}")
+    return value
+
+
 def _officer_event(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record:
-    kind = opt_str(o, "type", 32)
-    if kind not in OFFICER_EVENTS:
-        raise DecodeError("out_of_range", f"'type'={kind!r}; known: {', '.join(OFFICER_EVENTS)}")
+    kind = _one_of(o, "type", OFFICER_EVENTS)
     incident = opt_str(o, "incident", 64)
     if incident is None:
         raise DecodeError("missing_field", "'incident' is required")
@@ -177,9 +181,7 @@ def _officer_event(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> 
 
 
 def _gauge_event(t: Topic, o: dict[str, Any], rx: int, ctx: DecodeContext) -> Record:
-    kind = opt_str(o, "type", 32)
-    if kind not in GAUGE_EVENTS:
-        raise DecodeError("out_of_range", f"'type'={kind!r}; known: {', '.join(GAUGE_EVENTS)}")
+    kind = _one_of(o, "type", GAUGE_EVENTS)
     interval = opt_int(o, "interval_s")
     if interval is None:
         raise DecodeError("missing_field", "'interval_s' is required")

@@ -10,7 +10,6 @@ WeCom robot's URL carries its token in the query); the configured hook is found 
 
 from __future__ import annotations
 
-import asyncio
 import hashlib
 import json
 import logging
@@ -20,6 +19,7 @@ from dataclasses import dataclass
 from urllib.parse import parse_qsl, urlsplit
 
 from telemetry.derivation import Submit
+from telemetry.durable import DURABLE_TIMEOUT_S, write_durably
 from telemetry.ports import Envelope, Store
 from telemetry.records import Decoded, WebhookDelivery
 
@@ -28,7 +28,6 @@ MEASUREMENT = "webhook_delivery"
 SOURCE = "webhooks"  # the pipeline source of the records
 PENDING, DELIVERED, FAILED = "pending", "delivered", "failed"
 IDEMPOTENCY_HEADER = "Idempotency-Key"
-DURABLE_TIMEOUT_S = 10.0
 GONE = "webhook no longer configured"
 
 
@@ -124,18 +123,5 @@ async def save(submit: Submit, record: WebhookDelivery, durable: bool) -> None:
     if not durable:
         await submit(Envelope(SOURCE, Decoded(records=(record,))))
         return
-    loop = asyncio.get_running_loop()
-    written: asyncio.Future[None] = loop.create_future()
-
-    def done() -> None:
-        if not written.done():
-            written.set_result(None)
-
-    def ack() -> None:  # called by the pipeline once written or spooled
-        loop.call_soon_threadsafe(done)
-
-    await submit(Envelope(SOURCE, Decoded(records=(record,)), ack))
-    try:
-        await asyncio.wait_for(written, DURABLE_TIMEOUT_S)
-    except TimeoutError:
+    if not await write_durably(submit, SOURCE, (record,), DURABLE_TIMEOUT_S):
         log.warning("webhook delivery %s: not durable after %.0f s", record.delivery, DURABLE_TIMEOUT_S)
