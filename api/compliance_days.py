@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 from api.compliance_reports import ComplianceReports, Day
 from telemetry.audit.log import SERVICE, AuditLog
 from telemetry.derivation import Submit
+from telemetry.errors import StoreError
 from telemetry.instants import now_ms
 from telemetry.ports import Store
 from telemetry.queries import SeriesQuery
@@ -64,5 +65,8 @@ async def settle_forever(
     """Until cancelled: :func:`settle` at the start and then every ``every_s``."""
     zone = ZoneInfo(timezone)
     while True:
-        await settle(reports, store, submit, audit, zone, clock())
+        try:
+            await settle(reports, store, submit, audit, zone, clock())
+        except StoreError as exc:  # the store is down: the writer reports it; try again later
+            log.warning("compliance of the last days not stored yet: %s", exc)
         await asyncio.sleep(every_s)

@@ -3,13 +3,16 @@ never writes, so without the job a day's route_compliance points existed only if
 
 from __future__ import annotations
 
+import asyncio
 from datetime import datetime, time, timedelta
 from pathlib import Path
+from typing import Any, cast
 from zoneinfo import ZoneInfo
 
 import pytest
 
 from api import compliance_days
+from telemetry.errors import StoreError
 from tests.apps import app_client
 from tests.mqtt_util import wait_until
 from tests.servers import Mosquitto
@@ -52,3 +55,27 @@ def test_a_finished_day_is_stored_once_and_a_restart_repeats_nothing(
         )
         assert again == []  # stored before the restart: left alone
         assert stored_points(c) == before
+
+
+def test_a_store_that_is_down_is_tried_again_later_without_failing_the_task() -> None:
+    """The job ran into InfluxDB being down at start and failed its supervised task (a traceback,
+    then restarts); a store outage is the writer's to report: the job tries again next round."""
+    calls = []
+
+    class DownStore:
+        async def query_series(self, query: object) -> list[object]:
+            calls.append(query)
+            raise StoreError("InfluxDB unreachable", retryable=True)
+
+    async def run() -> None:
+        job = compliance_days.settle_forever(
+            cast(Any, None), cast(Any, DownStore()), cast(Any, None), cast(Any, None), "Asia/Shanghai",
+            every_s=0.01,
+        )  # fmt: skip
+        task = asyncio.ensure_future(job)
+        while len(calls) < 3:
+            await asyncio.sleep(0.01)
+            assert not task.done(), task
+        task.cancel()
+
+    asyncio.run(run())
