@@ -166,7 +166,7 @@ def test_a_gauge_is_drawn_on_its_place_of_a_gcj02_basemap(
         set_view(page, zoom)
     sx, sy, z = mark_on_screen(page)
     gx, gy = centre_of(page, '#map .gauge[data-id="G01"]')
-    assert math.hypot(gx - sx, gy - sy) <= 2.0, ((gx, gy), (sx, sy))
+    assert math.hypot(gx - sx, gy - sy) <= 3.0, ((gx, gy), (sx, sy))
     # unshifted, G01 would be far from the mark: the test tells the datums apart
     wx, wy = world_px(G01[1], G01[0], z)
     mx, my = world_px(MARK[0], MARK[1], z)
