@@ -1,6 +1,10 @@
 """Frozen, typed records: what every input becomes once, at the edge.
 
-Each record knows its stored form (:class:`Point`, CONTRACT §4). Units are in the names.
+Each record knows its stored form (:class:`Point`, CONTRACT §4). Units are in the names. The
+sensors' records are here; drones' and missions' in :mod:`telemetry.records_drones`, alerts' in
+:mod:`telemetry.records_alerts`, officers' and incidents' in :mod:`telemetry.records_people`, the
+response level's in :mod:`telemetry.records_mode`; :data:`Record` is their union, and every name
+is importable from here.
 """
 
 from __future__ import annotations
@@ -10,6 +14,13 @@ from dataclasses import dataclass, field
 from telemetry.points import FieldValue as FieldValue  # noqa: PLC0414 - re-exported
 from telemetry.points import Point as Point  # noqa: PLC0414 - re-exported
 from telemetry.points import tags_of
+from telemetry.records_alerts import AlertAck as AlertAck  # noqa: PLC0414 - re-exported
+from telemetry.records_alerts import AlertChange as AlertChange  # noqa: PLC0414
+from telemetry.records_alerts import WebhookDelivery as WebhookDelivery  # noqa: PLC0414
+from telemetry.records_drones import DroneState as DroneState  # noqa: PLC0414 - re-exported
+from telemetry.records_drones import MissionEvent as MissionEvent  # noqa: PLC0414
+from telemetry.records_drones import MissionRecord as MissionRecord  # noqa: PLC0414
+from telemetry.records_drones import ScheduleRecord as ScheduleRecord  # noqa: PLC0414
 from telemetry.records_mode import GaugeEvent, ModeRecord
 from telemetry.records_people import IncidentEvent, IncidentRecord, OfficerPosition, OfficerReport
 
@@ -132,115 +143,6 @@ class Decoded:
 
 
 @dataclass(frozen=True, slots=True)
-class DroneState:
-    """What one MAVLink message said about a vehicle (only the fields it carries are set)."""
-
-    drone: int  # MAVLink system id
-    time_ms: int
-    lat: float | None = None
-    lon: float | None = None
-    alt_msl_m: float | None = None
-    alt_rel_m: float | None = None
-    groundspeed_ms: float | None = None
-    heading_deg: float | None = None
-    battery_pct: float | None = None
-    voltage_v: float | None = None
-    mode: str | None = None
-    armed: bool | None = None
-    mission_seq: int | None = None
-    gps_fix: int | None = None
-    satellites: int | None = None
-    autopilot: str | None = None  # ardupilot | px4 | generic (HEARTBEAT.autopilot)
-    mission_state: int | None = None  # MISSION_CURRENT.mission_state (MAVLink MISSION_STATE)
-    home_lat: float | None = None  # HOME_POSITION
-    home_lon: float | None = None
-    home_alt_msl_m: float | None = None
-
-    def to_point(self) -> Point:
-        # every field but drone and time_ms, in declaration order, the unknown ones left out
-        # (built directly rather than through Point.make: replay's hot path, issue 22)
-        values = (
-            ("lat", self.lat), ("lon", self.lon), ("alt_msl_m", self.alt_msl_m),
-            ("alt_rel_m", self.alt_rel_m), ("groundspeed_ms", self.groundspeed_ms),
-            ("heading_deg", self.heading_deg), ("battery_pct", self.battery_pct),
-            ("voltage_v", self.voltage_v), ("mode", self.mode), ("armed", self.armed),
-            ("mission_seq", self.mission_seq), ("gps_fix", self.gps_fix),
-            ("satellites", self.satellites), ("autopilot", self.autopilot),
-            ("mission_state", self.mission_state), ("home_lat", self.home_lat),
-            ("home_lon", self.home_lon), ("home_alt_msl_m", self.home_alt_msl_m),
-        )  # fmt: skip
-        fields = tuple((k, v) for k, v in values if v is not None)
-        return Point("drone_state", tags_of(("drone", str(self.drone))), fields, self.time_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class MissionEvent:
-    """A mission-related event of a vehicle: an item reached, a status text, a command given."""
-
-    drone: int
-    mission: str
-    time_ms: int
-    event: str
-    seq: int | None = None
-    detail: str | None = None
-
-    def to_point(self) -> Point:
-        return Point.make(
-            "mission_event",
-            {"drone": str(self.drone), "mission": self.mission},
-            {"event": self.event, "seq": self.seq, "detail": self.detail},
-            self.time_ms,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class ScheduleRecord:
-    """A patrol schedule as it stands after a change (extension measurement ``schedule``): its
-    JSON document (recurrence, mission, last run) and its state (``active``, ``deleted``). The
-    newest point of a schedule is its current form (api/schedules.py)."""
-
-    schedule: str
-    time_ms: int
-    document: str
-    state: str
-
-    def to_point(self) -> Point:
-        fields = {"document": self.document, "state": self.state}
-        return Point.make("schedule", {"schedule": self.schedule}, fields, self.time_ms)
-
-
-@dataclass(frozen=True, slots=True)
-class MissionRecord:
-    """A planned mission as it stands after a change (extension measurement ``mission``): its
-    JSON document (items, checks, home, fence, speed, type) and its state, drone and approval.
-    The newest point of a mission is its current form (drones/mission_store.py)."""
-
-    mission: str
-    time_ms: int
-    document: str
-    state: str
-    drone: int | None = None
-    approval_id: str | None = None
-    approved_by: str | None = None
-    approved_at_ms: int | None = None
-
-    def to_point(self) -> Point:
-        return Point.make(
-            "mission",
-            {"mission": self.mission},
-            {
-                "document": self.document,
-                "state": self.state,
-                "drone": self.drone,
-                "approval_id": self.approval_id,
-                "approved_by": self.approved_by,
-                "approved_at_ms": self.approved_at_ms,
-            },
-            self.time_ms,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class FloodAlert:
     """A change of a gauge's flood state (CONTRACT §4 ``flood_alert``): its level, and (extension)
     when that level began, whether the gauge is offline or has a sensor fault, and the ids of
@@ -279,54 +181,6 @@ class FloodAlert:
 
 
 @dataclass(frozen=True, slots=True)
-class AlertAck:
-    """Who acknowledged an alert, and when (extension measurement ``alert_ack``)."""
-
-    alert: str
-    kind: str
-    by: str
-    time_ms: int
-
-    def to_point(self) -> Point:
-        return Point.make(
-            "alert_ack", {"alert": self.alert, "kind": self.kind}, {"by": self.by}, self.time_ms
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class AlertChange:
-    """An alert raised, escalated or cleared (extension measurement ``alert``), for the kinds not
-    stored with their derivation's own records; ``since_ms``: since when its condition holds."""
-
-    alert: str
-    kind: str
-    subject: str
-    level: str
-    state: str  # active | cleared
-    reason: str
-    raised_at_ms: int
-    time_ms: int
-    cleared_at_ms: int | None = None
-    since_ms: int | None = None
-
-    def to_point(self) -> Point:
-        return Point.make(
-            "alert",
-            {"alert": self.alert, "kind": self.kind},
-            {
-                "subject": self.subject,
-                "level": self.level,
-                "state": self.state,
-                "reason": self.reason,
-                "raised_at_ms": self.raised_at_ms,
-                "cleared_at_ms": self.cleared_at_ms,
-                "since_ms": self.since_ms,
-            },
-            self.time_ms,
-        )
-
-
-@dataclass(frozen=True, slots=True)
 class RouteCompliance:
     """A vehicle's compliance on a route for a day (CONTRACT §4 ``route_compliance``); with
     ``segment`` set, that segment's passes."""
@@ -355,46 +209,6 @@ class RouteCompliance:
                 "off_route_s": self.off_route_s,
                 "gap_s": self.gap_s,
                 "valid_km": self.valid_km,
-            },
-            self.time_ms,
-        )
-
-
-@dataclass(frozen=True, slots=True)
-class WebhookDelivery:
-    """One alert's delivery to one webhook as it stands (extension measurement
-    ``webhook_delivery``, telemetry/alerts/deliveries.py): ``pending`` until the receiver answers
-    2xx (``delivered``) or the tries are spent (``failed``). ``url`` is shown with its secrets
-    masked; ``hook`` (a digest of the real URL) finds the configured hook again; ``body`` is the
-    alert JSON exactly as posted."""
-
-    delivery: str  # the id, sent as the Idempotency-Key header
-    time_ms: int
-    url: str
-    hook: str
-    kind: str
-    level: str
-    state: str  # pending | delivered | failed
-    attempts: int
-    body: str
-    alert: str | None = None
-    last_error: str | None = None
-    status_code: int | None = None
-
-    def to_point(self) -> Point:
-        return Point.make(
-            "webhook_delivery",
-            {"delivery": self.delivery, "alert": self.alert or None},
-            {
-                "url": self.url,
-                "hook": self.hook,
-                "kind": self.kind,
-                "level": self.level,
-                "state": self.state,
-                "attempts": self.attempts,
-                "body": self.body,
-                "last_error": self.last_error,
-                "status_code": self.status_code,
             },
             self.time_ms,
         )
