@@ -7,8 +7,9 @@ from pathlib import Path
 import pytest
 from hypothesis import settings
 
+from simulators.drone import DroneSimulator
 from tests.clock import Clock
-from tests.servers import Influxd, Mosquitto
+from tests.servers import Influxd, Mosquitto, free_udp_port
 
 # CI explores the same examples every run (a landing must not depend on luck); developers' runs
 # draw new ones, and what they find is kept as a plain regression test (decision 35).
@@ -55,3 +56,18 @@ def clock(monkeypatch: pytest.MonkeyPatch) -> Clock:
     for target in ("telemetry.derivation.now_ms", "api.runtime.now_ms", "api.routes_toilets.now_ms"):
         monkeypatch.setattr(target, c)
     return c
+
+
+@pytest.fixture
+def udp_port() -> int:
+    """A free loopback UDP port, for a MAVLink link."""
+    return free_udp_port()
+
+
+@pytest.fixture
+def drone_sims() -> Iterator[list[DroneSimulator]]:
+    """Simulated drones a test starts (append them); stopped after the test."""
+    running: list[DroneSimulator] = []
+    yield running
+    for s in running:
+        s.stop()

@@ -11,6 +11,8 @@ import sys
 import time
 from pathlib import Path
 
+from telemetry.config import token_sha256
+
 
 def free_port() -> int:
     with socket.socket() as s:
@@ -94,6 +96,28 @@ class Mosquitto:
 
 def env_without_telemetry() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if not k.startswith("TELEMETRY_")}
+
+
+TomlValue = str | int | float | bool
+
+
+def write_serve_config(path: Path, sections: dict[str, dict[str, TomlValue]], tokens: dict[str, str]) -> Path:
+    """A configuration file for ``telemetry serve``: ``sections`` as TOML tables (strings quoted,
+    numbers and booleans as they are) and ``tokens`` (token → role) as ``token_sha256`` entries,
+    the form ``serve`` accepts."""
+
+    def value(v: TomlValue) -> str:
+        if isinstance(v, bool):
+            return "true" if v else "false"
+        return f'"{v}"' if isinstance(v, str) else str(v)
+
+    lines = []
+    for name, keys in sections.items():
+        lines += [f"[{name}]", *(f"{k} = {value(v)}" for k, v in keys.items())]
+    for token, role in tokens.items():
+        lines += ["[[api.tokens]]", f'token_sha256 = "{token_sha256(token)}"', f'role = "{role}"']
+    path.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return path
 
 
 def start_serve(cfg: Path, cwd: Path, log: Path) -> subprocess.Popen[bytes]:

@@ -19,7 +19,7 @@ from pathlib import Path
 import httpx
 import pytest
 
-from tests.browser_demo import CHROMIUM, CHROMIUM_ARGS, Demo, is_local, run_demo
+from tests.browser_demo import CHROMIUM, Demo, run_demo
 from tests.mqtt_util import wait_until
 
 pytestmark = pytest.mark.integration
@@ -28,7 +28,9 @@ if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
         f"{CHROMIUM} is missing (make system-deps installs Debian's chromium)", allow_module_level=True
     )
 
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+from tests.browser_pages import guarded_page, launched  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -39,32 +41,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Demo]:
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1400, "height": 1000}, locale="en-US")
-    outside: list[str] = []  # without a tile URL nothing may leave this machine
-
-    def guard(route: Route) -> None:
-        if is_local(route.request.url):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-    assert not outside, f"requests left localhost: {outside}"
+    with guarded_page(browser, 1400, 1000) as p:
+        yield p
 
 
 def log_in(page: Page, base: str, token: str) -> None:

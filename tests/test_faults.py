@@ -20,9 +20,9 @@ from fastapi.testclient import TestClient
 from api.app import create_app
 from api.params import iso
 from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import load_settings, token_sha256
+from telemetry.config import load_settings
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Influxd, Mosquitto, free_port, start_serve, wait_port
+from tests.servers import Influxd, Mosquitto, free_port, start_serve, wait_port, write_serve_config
 from tests.smallfs import fill, small_filesystem
 from tests.test_influx_outages import influx_count
 from tests.test_mqtt_ingest import AUTH, count, gauge_messages, metric, service
@@ -190,25 +190,13 @@ def test_sigterm_while_input_is_held_back_exits_and_the_broker_keeps_it(
     that input, and the next start stores all of it exactly once."""
     port = free_port()
     cfg = tmp_path / "telemetry.toml"
-    cfg.write_text(
-        f"""
-[mqtt]
-url = "{mosquitto.url}"
-client_id = "held-back"
-receive_maximum = 50
-[store]
-backend = "influxdb1"
-url = "{influxd.url}"
-[spool]
-path = "{tmp_path / "spool"}"
-max_bytes = 65536
-[api]
-port = {port}
-[[api.tokens]]
-token_sha256 = "{token_sha256("a-long-random-token")}"
-role = "viewer"
-"""
-    )
+    write_serve_config(
+        cfg,
+        {"mqtt": {"url": mosquitto.url, "client_id": "held-back", "receive_maximum": 50},
+         "store": {"backend": "influxdb1", "url": influxd.url},
+         "spool": {"path": str(tmp_path / "spool"), "max_bytes": 65536}, "api": {"port": port}},
+        {"a-long-random-token": "viewer"},
+    )  # fmt: skip
     log = tmp_path / "serve.log"
 
     def serve() -> subprocess.Popen[bytes]:

@@ -16,9 +16,9 @@ from fastapi.testclient import TestClient
 
 from api.app import create_app
 from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import load_settings, token_sha256
+from telemetry.config import load_settings
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Influxd, Mosquitto, free_port, start_serve, wait_port
+from tests.servers import Influxd, Mosquitto, free_port, start_serve, wait_port, write_serve_config
 from tests.test_mqtt_ingest import gauge_messages, metric
 
 pytestmark = pytest.mark.integration
@@ -127,24 +127,13 @@ def test_sigkill_at_40_percent_with_influxdb_loses_nothing(
 ) -> None:
     port = free_port()
     cfg = tmp_path / "telemetry.toml"
-    cfg.write_text(
-        f"""
-[mqtt]
-url = "{mosquitto.url}"
-client_id = "crash-influx"
-receive_maximum = 100
-[store]
-backend = "influxdb1"
-url = "{influxd.url}"
-[spool]
-path = "{tmp_path / "spool"}"
-[api]
-port = {port}
-[[api.tokens]]
-token_sha256 = "{token_sha256("a-long-random-token")}"
-role = "viewer"
-"""
-    )
+    write_serve_config(
+        cfg,
+        {"mqtt": {"url": mosquitto.url, "client_id": "crash-influx", "receive_maximum": 100},
+         "store": {"backend": "influxdb1", "url": influxd.url}, "spool": {"path": str(tmp_path / "spool")},
+         "api": {"port": port}},
+        {"a-long-random-token": "viewer"},
+    )  # fmt: skip
     log = tmp_path / "serve.log"
 
     def serve() -> subprocess.Popen[bytes]:

@@ -16,14 +16,16 @@ from pyproj import Geod
 
 from telemetry.assets import sample_assets_dir
 from telemetry.geo import gcj02_to_wgs84, wgs84_to_gcj02
-from tests.browser_demo import CHROMIUM, CHROMIUM_ARGS, Demo, is_local, run_demo
+from tests.browser_demo import CHROMIUM, Demo, run_demo
 from tests.tile_server import TileServer, tile_server, world_latlon, world_px
 
 pytestmark = pytest.mark.integration
 if not os.path.exists(CHROMIUM) and not os.environ.get("CI"):
     pytest.skip(f"{CHROMIUM} is missing", allow_module_level=True)
 
-from playwright.sync_api import Browser, Page, Route, expect, sync_playwright  # noqa: E402
+from playwright.sync_api import Browser, Page, expect  # noqa: E402
+
+from tests.browser_pages import guarded_page, launched  # noqa: E402
 
 GEOD = Geod(ellps="WGS84")
 G01 = next(
@@ -58,32 +60,14 @@ def demo(tmp_path_factory: pytest.TempPathFactory, tiles: TileServer) -> Iterato
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
-    with sync_playwright() as p:
-        b = p.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS)
+    with launched() as b:
         yield b
-        b.close()
 
 
 @pytest.fixture
 def page(browser: Browser) -> Iterator[Page]:
-    context = browser.new_context(viewport={"width": 1280, "height": 900}, locale="en-US")
-    outside: list[str] = []
-
-    def guard(route: Route) -> None:
-        if is_local(route.request.url):
-            route.continue_()
-        else:
-            outside.append(route.request.url)
-            route.abort()
-
-    context.route("**/*", guard)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda e: errors.append(str(e)))
-    yield page
-    context.close()
-    assert not errors, f"JavaScript errors: {errors}"
-    assert not outside, f"requests left localhost: {outside}"
+    with guarded_page(browser, 1280, 900) as p:
+        yield p
 
 
 def log_in(page: Page, demo: Demo, token: str = "demo-pilot") -> None:  # noqa: S107 - the demo's

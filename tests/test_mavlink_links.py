@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +18,7 @@ from telemetry.health import ComponentState, Health
 from telemetry.metrics import Metrics
 from telemetry.ports import Envelope
 from tests.mqtt_util import wait_until
-from tests.servers import Mosquitto, free_udp_port
+from tests.servers import Mosquitto
 from tests.test_drones import drones, service
 from tests.test_mqtt_ingest import metric
 
@@ -102,27 +101,14 @@ def test_a_link_that_cannot_open_for_any_reason_is_reported_retried_and_still_st
     assert not [t for t in threading.enumerate() if t.name == f"mavlink {url}"]
 
 
-@pytest.fixture
-def port() -> int:
-    return free_udp_port()
-
-
-@pytest.fixture
-def sims() -> Iterator[list[DroneSimulator]]:
-    running: list[DroneSimulator] = []
-    yield running
-    for s in running:
-        s.stop()
-
-
 @pytest.mark.integration
 @pytest.mark.usefixtures("fast_reopen")
 def test_a_link_that_fails_reads_down_in_readyz_then_up_once_reopened(
     monkeypatch: pytest.MonkeyPatch,
     mosquitto: Mosquitto,
     tmp_path: Path,
-    port: int,
-    sims: list[DroneSimulator],
+    udp_port: int,
+    drone_sims: list[DroneSimulator],
 ) -> None:
     opened, seen_down = [0], threading.Event()
     connect = MavlinkCollector._connect
@@ -135,8 +121,8 @@ def test_a_link_that_fails_reads_down_in_readyz_then_up_once_reopened(
         return connect(self, url)
 
     monkeypatch.setattr(MavlinkCollector, "_connect", poisoned_once)
-    link = f"mavlink:udpin:127.0.0.1:{port}"
-    with service(mosquitto, tmp_path, port) as c:
+    link = f"mavlink:udpin:127.0.0.1:{udp_port}"
+    with service(mosquitto, tmp_path, udp_port) as c:
 
         def component() -> dict[str, Any]:
             comp: dict[str, Any] = c.get("/readyz").json()["components"].get(link, {})
@@ -147,10 +133,10 @@ def test_a_link_that_fails_reads_down_in_readyz_then_up_once_reopened(
         assert "link lost: ValueError: invalid MAVLink prefix '0x42'" in component()["detail"]
         seen_down.set()
         wait_until(lambda: component().get("state") == "up", 10, "the link reopened")
-        sim = DroneSimulator(f"udpout:127.0.0.1:{port}", sysid=7)
-        sims.append(sim)
+        sim = DroneSimulator(f"udpout:127.0.0.1:{udp_port}", sysid=7)
+        drone_sims.append(sim)
         sim.start()
         wait_until(lambda: 7 in drones(c), 20, "the drone heard on the reopened link")
         wait_until(lambda: c.get("/readyz").status_code == 200, 10, "readiness")
-        assert metric(c, f'telemetry_mavlink_link_failures_total{{link="udpin:127.0.0.1:{port}"}}') == 1
+        assert metric(c, f'telemetry_mavlink_link_failures_total{{link="udpin:127.0.0.1:{udp_port}"}}') == 1
         assert opened[0] == 2

@@ -16,11 +16,10 @@ from fastapi import FastAPI
 from fastapi.testclient import TestClient
 
 from api.runtime import Runtime
-from telemetry.config import token_sha256
 from tests.apps import app_client
 from tests.mqtt_util import wait_until
 from tests.peers.ardupilot import ArduCopterPeer
-from tests.servers import Mosquitto, free_port, free_udp_port, start_serve, wait_port
+from tests.servers import Mosquitto, free_port, free_udp_port, start_serve, wait_port, write_serve_config
 
 pytestmark = pytest.mark.integration
 PILOT = {"Authorization": "Bearer p"}
@@ -121,22 +120,13 @@ def test_the_list_and_its_filters(mosquitto: Mosquitto, tmp_path: Path) -> None:
 def test_sigkill_after_an_approval_loses_nothing(mosquitto: Mosquitto, tmp_path: Path) -> None:
     port = free_port()
     cfg = tmp_path / "telemetry.toml"
-    cfg.write_text(
-        f"""
-[mqtt]
-url = "{mosquitto.url}"
-client_id = "mission-crash-test"
-[store]
-path = "{tmp_path / "store"}"
-[spool]
-path = "{tmp_path / "spool"}"
-[api]
-port = {port}
-[[api.tokens]]
-token_sha256 = "{token_sha256("a-long-random-pilot-token")}"
-role = "pilot"
-"""
-    )
+    write_serve_config(
+        cfg,
+        {"mqtt": {"url": mosquitto.url, "client_id": "mission-crash-test"},
+         "store": {"path": str(tmp_path / "store")}, "spool": {"path": str(tmp_path / "spool")},
+         "api": {"port": port}},
+        {"a-long-random-pilot-token": "pilot"},
+    )  # fmt: skip
     url, auth = (
         f"http://127.0.0.1:{port}/api/v1/missions",
         {"Authorization": "Bearer a-long-random-pilot-token"},

@@ -11,9 +11,8 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from telemetry.config import token_sha256
 from tests.mqtt_util import WireTap, publish_all, wait_until
-from tests.servers import Mosquitto, free_port, start_serve, wait_port
+from tests.servers import Mosquitto, free_port, start_serve, wait_port, write_serve_config
 from tests.test_mqtt_ingest import AUTH, count, gauge_messages, metric, service
 
 pytestmark = pytest.mark.integration
@@ -83,22 +82,13 @@ def test_serve_with_the_embedded_broker(tmp_path: Path) -> None:
     takes device messages and the service stores them."""
     port = free_port()
     cfg = tmp_path / "telemetry.toml"
-    cfg.write_text(
-        f"""
-[mqtt]
-url = "embedded"
-client_id = "embedded-serve"
-[store]
-path = "{tmp_path / "store"}"
-[spool]
-path = "{tmp_path / "spool"}"
-[api]
-port = {port}
-[[api.tokens]]
-token_sha256 = "{token_sha256("a-long-random-token")}"
-role = "viewer"
-"""
-    )
+    write_serve_config(
+        cfg,
+        {"mqtt": {"url": "embedded", "client_id": "embedded-serve"},
+         "store": {"path": str(tmp_path / "store")}, "spool": {"path": str(tmp_path / "spool")},
+         "api": {"port": port}},
+        {"a-long-random-token": "viewer"},
+    )  # fmt: skip
     log = tmp_path / "serve.log"
     proc = start_serve(cfg, tmp_path, log)
     try:

@@ -12,9 +12,15 @@ from pathlib import Path
 import httpx
 import pytest
 
-from telemetry.config import token_sha256
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Mosquitto, env_without_telemetry, free_port, start_serve, wait_port
+from tests.servers import (
+    Mosquitto,
+    env_without_telemetry,
+    free_port,
+    start_serve,
+    wait_port,
+    write_serve_config,
+)
 
 pytestmark = [pytest.mark.integration, pytest.mark.slow]
 T0 = 1_795_564_800_000
@@ -23,26 +29,13 @@ TELEMETRY = [sys.executable, "-m", "api.cli"]
 
 def write_config(tmp: Path, broker: Mosquitto, port: int) -> Path:
     cfg = tmp / "telemetry.toml"
-    cfg.write_text(
-        f"""
-[mqtt]
-url = "{broker.url}"
-client_id = "crash-test"
-receive_maximum = 50
-
-[store]
-path = "{tmp / "store"}"
-
-[api]
-port = {port}
-[[api.tokens]]
-token_sha256 = "{token_sha256("a-long-random-token")}"
-role = "viewer"
-
-[assets]
-dir = "{tmp / "no-assets"}"
-"""
-    )
+    write_serve_config(
+        cfg,
+        {"mqtt": {"url": broker.url, "client_id": "crash-test", "receive_maximum": 50},
+         "store": {"path": str(tmp / "store")}, "api": {"port": port},
+         "assets": {"dir": str(tmp / "no-assets")}},
+        {"a-long-random-token": "viewer"},
+    )  # fmt: skip
     return cfg
 
 

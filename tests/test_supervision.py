@@ -18,7 +18,7 @@ from prometheus_client import CollectorRegistry, Counter
 
 from api.app import create_app
 from telemetry.assets import load_registry, sample_assets_dir
-from telemetry.config import Settings, load_settings, token_sha256
+from telemetry.config import Settings, load_settings
 from telemetry.config_supervision import SupervisionConfig
 from telemetry.derivation import Derived
 from telemetry.flood.service import FloodService
@@ -27,7 +27,7 @@ from telemetry.instants import now_ms
 from telemetry.records import Record
 from telemetry.supervise import Supervisor
 from tests.mqtt_util import publish_all, wait_until
-from tests.servers import Mosquitto, env_without_telemetry, free_port
+from tests.servers import Mosquitto, env_without_telemetry, free_port, write_serve_config
 from tests.test_mqtt_ingest import metric
 
 TOKEN = "viewer-token-0123456789abcdef"
@@ -279,30 +279,15 @@ _FAILING_SERVE = textwrap.dedent(
 @pytest.mark.slow
 def test_serve_exits_1_when_a_task_keeps_failing(mosquitto: Mosquitto, tmp_path: Path) -> None:
     cfg = tmp_path / "telemetry.toml"
-    cfg.write_text(
-        f"""
-[mqtt]
-url = "{mosquitto.url}"
-client_id = "supervision-serve"
-[store]
-path = "{tmp_path / "store"}"
-[spool]
-path = "{tmp_path / "spool"}"
-[api]
-port = {free_port()}
-[[api.tokens]]
-token_sha256 = "{token_sha256(TOKEN)}"
-role = "viewer"
-[assets]
-dir = "{tmp_path / "no-assets"}"
-[flood]
-check_interval_s = 0.05
-[supervision]
-backoff_initial_s = 0.01
-backoff_max_s = 0.05
-max_restarts = 3
-"""
-    )
+    write_serve_config(
+        cfg,
+        {"mqtt": {"url": mosquitto.url, "client_id": "supervision-serve"},
+         "store": {"path": str(tmp_path / "store")}, "spool": {"path": str(tmp_path / "spool")},
+         "api": {"port": free_port()}, "assets": {"dir": str(tmp_path / "no-assets")},
+         "flood": {"check_interval_s": 0.05},
+         "supervision": {"backoff_initial_s": 0.01, "backoff_max_s": 0.05, "max_restarts": 3}},
+        {TOKEN: "viewer"},
+    )  # fmt: skip
     proc = subprocess.run(
         [sys.executable, "-c", _FAILING_SERVE, str(cfg)],
         cwd=Path(__file__).parent.parent,
