@@ -182,3 +182,14 @@ def test_each_action_answers_the_incident_as_it_is_after_it() -> None:
     assert incident.state == "assigned"  # auto-assigned within the same action
     closed, _ = d.close(incident.id, "m", T0 + S)
     assert closed.state == "closed"
+
+
+def test_an_overdue_incident_closed_in_between_still_clears_its_alert() -> None:
+    book = AlertBook()
+    d = desk(book)
+    incident, _ = d.open_by_hand("complaint", LAT, LON, "noise", "m", T0)
+    assert events(d.tick(T0 + 300 * S)) == ["overdue"]
+    d.close(incident.id, "m", T0 + 310 * S)
+    assert events(d.tick(T0 + 311 * S)) == ["overdue_cleared"]
+    assert book.active("incident", incident.id) is None
+    assert not d.tick(T0 + 400 * S)  # nothing left to watch

@@ -83,6 +83,9 @@ class IncidentDesk:
         self.travel = travel or rules.StraightLine(cfg.urban_speed_kmh)
         self._place = place
         self._by_alert: dict[str, str] = {}
+        # What the timers, positions and drones can still change: the active incidents and those
+        # whose overdue alert is still to be cleared (every incident ever stays in ``incidents``).
+        self._watched: set[str] = set()
         self._armed: dict[int, bool] = {}  # system id → armed, from its last HEARTBEAT
         self._next = 1
         self._auto = {tuple(p.split(":", 1)) for p in cfg.auto_open}
@@ -90,7 +93,7 @@ class IncidentDesk:
     # --- restore ----------------------------------------------------------------------------
     def restore(self, incidents: Iterable[Incident], positions: Iterable[OfficerPosition]) -> None:
         for i in incidents:
-            self.incidents[i.id] = i
+            self._keep(i)
             if i.alert_id:
                 self._by_alert[i.alert_id] = i.id
             number = i.id.rsplit("-", 1)[-1]
@@ -186,7 +189,7 @@ class IncidentDesk:
     def _position(self, p: OfficerPosition) -> Outcome:
         officer = self._moved(p)
         out = Outcome()
-        for i in list(self.incidents.values()):
+        for i in self._in_watch():
             radius = self.cfg.on_scene_radius_m
             if (
                 i.officer == officer.id
@@ -233,7 +236,7 @@ class IncidentDesk:
             return Outcome()
         out = Outcome()
         eye = Officer(f"drone-{d.drone}", lat=d.lat, lon=d.lon)
-        for i in list(self.incidents.values()):
+        for i in self._in_watch():
             if i.active and i.eyes_at_ms is None and rules.within(eye, i, self.cfg.on_scene_radius_m):
                 seen = rules.eyes_on(i, d.time_ms)
                 out.add(self._changed(seen, "eyes_on_scene", d.time_ms, detail=f"drone {d.drone}"))
@@ -245,7 +248,7 @@ class IncidentDesk:
         for alert in self.book.list("active"):
             if (alert.kind, alert.level) in self._auto and alert.id not in self._by_alert:
                 out.add(self.open_from_alert(alert, "service", at_ms)[1])
-        for i in list(self.incidents.values()):
+        for i in self._in_watch():
             if i.officer is not None and rules.accept_overdue(i, at_ms, self.cfg.accept_timeout_s):
                 silent = rules.pass_over(i, i.officer, at_ms)
                 out.commands.append(self._command(i, i.officer, "cancel"))
@@ -283,16 +286,25 @@ class IncidentDesk:
             raise UnknownIncidentError(incident_id)
         return incident
 
+    def _keep(self, incident: Incident) -> None:
+        self.incidents[incident.id] = incident
+        if incident.active or incident.overdue:
+            self._watched.add(incident.id)
+        else:
+            self._watched.discard(incident.id)
+
+    def _in_watch(self) -> list[Incident]:
+        """The watched incidents (a copy: a step may change them), oldest first."""
+        return [self.incidents[i] for i in sorted(self._watched)]
+
     def busy(self) -> set[str]:
         """Officers who hold an active incident (not suggested again until it is over)."""
-        return {
-            i.officer
-            for i in self.incidents.values()
-            if i.officer and i.state in ("assigned", "accepted", "on_scene")
-        }
+        holding = ("assigned", "accepted", "on_scene")
+        return {i.officer for i in self._in_watch() if i.officer and i.state in holding}
 
     def suggested(self, incident: Incident, at_ms: int) -> tuple[Officer, float] | None:
-        free = [o for o in self.officers.values() if o.id not in self.busy()]
+        busy = self.busy()
+        free = [o for o in self.officers.values() if o.id not in busy]
         return rules.suggest(incident, free, self.travel, at_ms, self.cfg.position_stale_s)
 
     def _auto_assign(self, incident_id: str, at_ms: int, *, force: bool = False) -> Outcome:
@@ -315,7 +327,7 @@ class IncidentDesk:
         self, incident: Incident, event: str, at_ms: int, *, officer: str | None = None,
         actor: str | None = None, detail: str | None = None,
     ) -> Outcome:  # fmt: skip
-        self.incidents[incident.id] = incident
+        self._keep(incident)
         happened = IncidentEvent(
             incident.id, incident.kind, at_ms, event, officer, actor or "service", detail
         )
