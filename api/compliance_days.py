@@ -9,10 +9,11 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from api.compliance_reports import ComplianceReports, Day
+from api.params import day_bounds
 from telemetry.audit.log import SERVICE, AuditLog
 from telemetry.derivation import Submit
 from telemetry.errors import StoreError
@@ -23,12 +24,6 @@ from telemetry.queries import SeriesQuery
 log = logging.getLogger(__name__)
 EVERY_S = 60.0
 DAYS_BACK = 2  # yesterday and the day before: a service down over a midnight catches up
-
-
-def day_of(local: date, zone: ZoneInfo) -> Day:
-    start = datetime.combine(local, time(0), tzinfo=zone)
-    stop = datetime.combine(local + timedelta(days=1), time(0), tzinfo=zone)
-    return int(start.timestamp() * 1000), int(stop.timestamp() * 1000)
 
 
 async def stored(store: Store, day: Day) -> bool:
@@ -48,7 +43,7 @@ async def settle(
     written = []
     for back in range(DAYS_BACK, 0, -1):
         local = today - timedelta(days=back)
-        day = day_of(local, zone)
+        day = day_bounds(local.isoformat(), zone.key)
         if await stored(store, day) or await reports.day_version(day) == 0:
             continue
         report = await reports.recompute(day, submit)
