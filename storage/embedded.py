@@ -79,12 +79,15 @@ class EmbeddedStore:
     async def __aexit__(
         self, et: type[BaseException] | None, ev: BaseException | None, tb: TracebackType | None
     ) -> None:
+        # Reads first: new ones are refused ("not open"), the one in flight finishes; closing the
+        # connection under a running read made DuckDB refuse the close ("connection is busy").
+        rpool, self._rpool = self._rpool, None
+        if rpool is not None:
+            await asyncio.to_thread(rpool.shutdown, wait=True)
         if self._wpool is not None:
             await self._on(self._wpool, self._close)
             self._wpool.shutdown(wait=True)
-        if self._rpool is not None:
-            self._rpool.shutdown(wait=True)
-        self._wpool = self._rpool = None
+        self._wpool = None
 
     def _open(self) -> None:
         self._dir.mkdir(parents=True, exist_ok=True)

@@ -8,7 +8,10 @@ from collections.abc import Awaitable
 from pathlib import Path
 from typing import TypeVar
 
+import pytest
+
 from storage.embedded import EmbeddedStore
+from telemetry.errors import StoreError
 from telemetry.queries import SeriesQuery
 from telemetry.records import DroneState, GaugeReading, Point
 
@@ -106,3 +109,21 @@ def test_a_store_made_before_a_field_existed_gains_its_column(tmp_path: Path) ->
         {"lat": 29.87, "autopilot": None, "mission_state": None},
         {"lat": None, "autopilot": "px4", "mission_state": 5},
     ]
+
+
+def test_closing_while_a_read_runs_lets_it_finish_and_refuses_new_ones(tmp_path: Path) -> None:
+    """Seen once in CI at a test's teardown: the store closed its connection under a read still
+    running in the reader thread, and DuckDB refused ("connection is busy with another call")."""
+    slow = "SELECT sum(hash(i)) FROM range(200000000) t(i)"  # a few hundred ms of work
+
+    async def go() -> None:
+        store = EmbeddedStore(tmp_path)
+        await store.__aenter__()
+        reading = asyncio.create_task(store._read(slow, []))
+        await asyncio.sleep(0.1)  # the read is running in the reader thread
+        await store.__aexit__(None, None, None)  # must not raise
+        assert (await reading)[0][0] > 0  # the read in flight was answered
+        with pytest.raises(StoreError, match="not open"):
+            await store._read("SELECT 1", [])
+
+    run(go())
