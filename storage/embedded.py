@@ -25,6 +25,16 @@ import duckdb
 import pyarrow as pa
 
 from storage.deadletters import prune
+from storage.embedded_write import (
+    SeriesKey,
+    by_measurement,
+    deduplicated,
+    latest_table,
+    measurements,
+    newest_and_oldest,
+    series_ids,
+    table,
+)
 from telemetry.errors import StoreError
 from telemetry.ports import Pruned
 from telemetry.queries import LatestValue, SeriesQuery, SeriesRow, validated
@@ -33,6 +43,7 @@ from telemetry.schema import MEASUREMENTS, FieldType, MeasurementSchema
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
+_NEVER = -(2**63)  # before any time
 
 _SQL_TYPE: dict[FieldType, str] = {
     "float": "DOUBLE",
@@ -40,22 +51,12 @@ _SQL_TYPE: dict[FieldType, str] = {
     "str": "VARCHAR",
     "bool": "BOOLEAN",
 }
-_ARROW_TYPE: dict[FieldType, pa.DataType] = {
-    "float": pa.float64(),
-    "int": pa.int64(),
-    "str": pa.string(),
-    "bool": pa.bool_(),
-}
 _AGG_SQL = {"mean": "avg({f})", "max": "max({f})", "min": "min({f})", "sum": "sum({f})",
             "count": "count({f})", "last": "arg_max({f}, time)"}  # fmt: skip
 
 
 def _table(m: MeasurementSchema) -> str:
     return f"m_{m.name}"
-
-
-def _series_key(p: Point) -> str:
-    return p.measurement + "," + ",".join(f"{k}={v}" for k, v in p.tags)
 
 
 class EmbeddedStore:
@@ -67,7 +68,8 @@ class EmbeddedStore:
         self._reader: duckdb.DuckDBPyConnection | None = None
         self._wpool: ThreadPoolExecutor | None = None
         self._rpool: ThreadPoolExecutor | None = None
-        self._series: dict[tuple[str, tuple[tuple[str, str], ...]], int] = {}
+        self._series: dict[SeriesKey, int] = {}
+        self._newest: dict[int, int] = {}  # series id -> its newest stored time (the latest table)
 
     # --- lifecycle --------------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -120,6 +122,7 @@ class EmbeddedStore:
             (m, tuple(sorted(json.loads(tags).items()))): sid
             for sid, m, tags in con.execute("SELECT id, measurement, tags FROM series").fetchall()
         }
+        self._newest = dict(con.execute("SELECT series, time FROM latest").fetchall())
         self._con = con
         self._reader = con.cursor()
 
@@ -146,60 +149,27 @@ class EmbeddedStore:
         if points:
             await self._on(self._wpool, lambda: self._write_sync(points))
 
-    def _series_ids(self, con: duckdb.DuckDBPyConnection, points: Sequence[Point]) -> list[int]:
-        ids = []
-        new_rows = []
-        series = self._series
-        for p in points:
-            sid = series.get((p.measurement, p.tags))
-            if sid is None:
-                schema = MEASUREMENTS[p.measurement]
-                sid = len(series) + 1
-                series[(p.measurement, p.tags)] = sid
-                new_rows.append(
-                    (
-                        sid,
-                        p.measurement,
-                        p.tag(schema.device_tag),
-                        json.dumps(dict(p.tags)),
-                        _series_key(p),
-                    )
-                )
-            ids.append(sid)
-        if new_rows:
-            con.executemany("INSERT INTO series VALUES (?, ?, ?, ?, ?)", new_rows)
-        return ids
-
-    def _write_sync(self, points: Sequence[Point]) -> None:
+    def _write_sync(self, points: Sequence[Point], upsert: bool = False) -> None:
         con = self._writer()
-        for p in points:
-            if p.measurement not in MEASUREMENTS:
-                raise StoreError(f"unknown measurement {p.measurement!r}", retryable=False)
-        snapshot = dict(self._series)
+        ms = measurements(points)
+        added: list[SeriesKey] = []  # new series of this batch: taken out again if it fails
+        plain = False
         try:
             con.begin()
-            ids = self._series_ids(con, points)
+            new_rows: list[tuple[int, str, str | None, str, str]] = []
+            ids = series_ids(self._series, points, added, new_rows)
+            if new_rows:
+                con.executemany("INSERT INTO series VALUES (?, ?, ?, ?, ?)", new_rows)
             # Last write wins inside a batch too (one row per key per statement).
-            rows: dict[str, dict[tuple[int, int], Point]] = {}
-            for sid, p in zip(ids, points, strict=True):
-                keyed = rows.setdefault(p.measurement, {})
-                seen = keyed.get((sid, p.time_ms))
-                # Same point twice in a batch: fields merge, the later value wins (as InfluxDB).
-                keyed[(sid, p.time_ms)] = p if seen is None else _merge(seen, p)
-            latest: dict[int, Point] = {}
-            for name, keyed in rows.items():
-                self._insert(con, MEASUREMENTS[name], keyed)
-                for (sid, t), p in keyed.items():
-                    if sid not in latest or latest[sid].time_ms <= t:
-                        latest[sid] = p
-            tb = pa.table(
-                {
-                    "series": pa.array(list(latest), pa.int32()),
-                    "time": pa.array([p.time_ms for p in latest.values()], pa.int64()),
-                    "fields": pa.array([json.dumps(dict(p.fields)) for p in latest.values()], pa.string()),
-                }
-            )
-            con.register("_latest_in", tb)
+            ids, points, times = deduplicated(ids, points)
+            newest, oldest = newest_and_oldest(ids, times)
+            # Every point newer than its series' stored ones (the usual case): nothing to merge
+            # with, a plain INSERT (half the cost of the upsert); a conflict after all: upsert.
+            stored = self._newest
+            plain = not upsert and all(times[i] > stored.get(sid, _NEVER) for sid, i in oldest.items())
+            for m, m_ids, m_points, m_times in by_measurement(ms, ids, points, times):
+                self._insert(con, m, table(m, m_ids, m_points, m_times), plain)
+            con.register("_latest_in", latest_table(newest, points, times))
             con.execute(
                 "INSERT INTO latest SELECT * FROM _latest_in ON CONFLICT (series) DO UPDATE"
                 " SET time = excluded.time, fields = excluded.fields WHERE excluded.time >= latest.time"
@@ -207,35 +177,31 @@ class EmbeddedStore:
             con.unregister("_latest_in")
             con.commit()
         except BaseException as exc:  # any failure: undo the whole batch, then report it
-            self._series = snapshot
+            for key in added:
+                del self._series[key]
             with _suppress_duck():
                 con.rollback()
+            if plain and isinstance(exc, duckdb.ConstraintException):
+                return self._write_sync(points, upsert=True)  # a stored row the cache missed
             if isinstance(exc, duckdb.Error):
                 raise _map_error(exc) from exc
             raise
+        for sid, i in newest.items():
+            if times[i] > stored.get(sid, _NEVER):
+                stored[sid] = times[i]
+        return None
 
     def _insert(
-        self,
-        con: duckdb.DuckDBPyConnection,
-        m: MeasurementSchema,
-        keyed: dict[tuple[int, int], Point],
+        self, con: duckdb.DuckDBPyConnection, m: MeasurementSchema, rows: pa.Table, plain: bool
     ) -> None:
-        values = [dict(p.fields) for p in keyed.values()]
-        unknown = set().union(*values) - m.fields.keys()
-        if unknown:
-            raise StoreError(f"{m.name}: unknown fields {sorted(unknown)}", retryable=False)
-        try:
-            data = {
-                "series": pa.array([k[0] for k in keyed], pa.int32()),
-                "time": pa.array([k[1] for k in keyed], pa.int64()),
-            } | {f: pa.array([v.get(f) for v in values], _ARROW_TYPE[t]) for f, t in m.fields.items()}
-        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError) as exc:
-            raise StoreError(f"{m.name}: a field has the wrong type: {exc}", retryable=False) from exc
-        con.register("_batch_in", pa.table(data))
-        # Field-level last write wins, as InfluxDB: a field the new point lacks keeps its value.
-        merge = ", ".join(f'"{f}" = COALESCE(excluded."{f}", {_table(m)}."{f}")' for f in m.fields)
-        upsert = f"INSERT INTO {_table(m)} SELECT * FROM _batch_in ON CONFLICT (series, time) DO UPDATE SET"
-        con.execute(f"{upsert} {merge}")
+        con.register("_batch_in", rows)
+        insert = f"INSERT INTO {_table(m)} SELECT * FROM _batch_in"
+        if plain:
+            con.execute(insert)
+        else:
+            # Field-level last write wins, as InfluxDB: a field the new point lacks keeps its value.
+            merge = ", ".join(f'"{f}" = COALESCE(excluded."{f}", {_table(m)}."{f}")' for f in m.fields)
+            con.execute(f"{insert} ON CONFLICT (series, time) DO UPDATE SET {merge}")
         con.unregister("_batch_in")
 
     async def write_dead_letters(self, letters: Sequence[DeadLetter]) -> None:
@@ -340,10 +306,6 @@ class EmbeddedStore:
 
     async def ping(self) -> None:
         await self._read("SELECT 1", [])
-
-
-def _merge(old: Point, new: Point) -> Point:
-    return Point(new.measurement, new.tags, tuple((dict(old.fields) | dict(new.fields)).items()), new.time_ms)
 
 
 def _plain(v: object) -> FieldValue | None:
