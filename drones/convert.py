@@ -10,8 +10,9 @@ dead letter (:func:`dead_letter`), as a bad MQTT payload does.
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import fields, replace
+from functools import cache, lru_cache
 from typing import Any
 
 from drones.mavlink import mavutil
@@ -19,8 +20,8 @@ from telemetry.errors import DecodeError
 from telemetry.records import DeadLetter, DroneState, MissionEvent, Record
 
 Converter = Callable[[Any, int, str], Record | None]
-_MIN_MS = 946_684_800_000  # 2000-01-01, as for MQTT timestamps
-_MAX_MS = 4_102_444_800_000  # 2100-01-01
+MIN_MS = 946_684_800_000  # 2000-01-01, as for MQTT timestamps
+MAX_MS = 4_102_444_800_000  # 2100-01-01
 
 
 def _within(name: str, value: float, lo: float, hi: float) -> float:
@@ -29,11 +30,11 @@ def _within(name: str, value: float, lo: float, hi: float) -> float:
     return value
 
 
-def _battery_pct(msg: Any) -> float | None:
+def _battery_pct(remaining: int) -> float | None:
     """``battery_remaining``: -1 (any negative) is unknown; above 100 % is impossible."""
-    if msg.battery_remaining < 0:
+    if remaining < 0:
         return None
-    return float(_within("battery_remaining", msg.battery_remaining, 0, 100))
+    return float(_within("battery_remaining", remaining, 0, 100))
 
 
 _STATE_FIELDS = tuple(f.name for f in fields(DroneState) if f.name not in ("drone", "time_ms"))
@@ -50,15 +51,41 @@ def autopilot_name(autopilot: int) -> str:
     return {m.MAV_AUTOPILOT_ARDUPILOTMEGA: "ardupilot", m.MAV_AUTOPILOT_PX4: "px4"}.get(autopilot, "generic")
 
 
-def _heartbeat(msg: Any, t: int, mission: str) -> Record | None:
+class _Heartbeat:
+    """What pymavlink's ``mode_string_v10`` reads of a HEARTBEAT."""
+
+    def __init__(self, kind: int, autopilot: int, base_mode: int, custom_mode: int) -> None:
+        self.type, self.autopilot, self.base_mode, self.custom_mode = kind, autopilot, base_mode, custom_mode
+
+    def get_type(self) -> str:
+        return "HEARTBEAT"
+
+
+@lru_cache(maxsize=1024)
+def _mode(kind: int, autopilot: int, base_mode: int, custom_mode: int) -> str:
+    mode: str = mavutil().mode_string_v10(_Heartbeat(kind, autopilot, base_mode, custom_mode))
+    return mode
+
+
+@cache
+def _max_fix_type() -> int:
+    return int(max(mavutil().mavlink.enums["GPS_FIX_TYPE"]))
+
+
+# The converters proper, on field values: the pymavlink messages of a link (:func:`convert`) and
+# the unpacked payloads of a .tlog (drones/wire.py) both go through them, with the same checks.
+# Each takes (system id, time in ms, mission, *the values of its FIELDS, in that order).
+
+
+def _heartbeat(
+    sysid: int, t: int, mission: str, kind: int, autopilot: int, base_mode: int, custom: int
+) -> Record | None:
     m = mavutil().mavlink
-    if msg.autopilot == m.MAV_AUTOPILOT_INVALID or msg.type == m.MAV_TYPE_GCS:
+    if autopilot == m.MAV_AUTOPILOT_INVALID or kind == m.MAV_TYPE_GCS:
         return None  # a ground station or a peripheral, not the vehicle
-    armed = bool(msg.base_mode & m.MAV_MODE_FLAG_SAFETY_ARMED)
-    return DroneState(
-        msg.get_srcSystem(), t, mode=mavutil().mode_string_v10(msg), armed=armed,
-        autopilot=autopilot_name(msg.autopilot),
-    )  # fmt: skip
+    armed = bool(base_mode & m.MAV_MODE_FLAG_SAFETY_ARMED)
+    mode = _mode(kind, autopilot, base_mode, custom)
+    return DroneState(sysid, t, mode=mode, armed=armed, autopilot=autopilot_name(autopilot))
 
 
 def _degrees(names: tuple[str, str], lat_e7: int, lon_e7: int) -> tuple[float, float]:
@@ -67,86 +94,93 @@ def _degrees(names: tuple[str, str], lat_e7: int, lon_e7: int) -> tuple[float, f
     return lat, _within(names[1], lon_e7, -1_800_000_000, 1_800_000_000) / 1e7
 
 
-def _home_position(msg: Any, t: int, mission: str) -> Record | None:
-    lat, lon = _degrees(("home latitude", "home longitude"), msg.latitude, msg.longitude)
-    return DroneState(msg.get_srcSystem(), t, home_lat=lat, home_lon=lon, home_alt_msl_m=msg.altitude / 1000)
+def _home_position(sysid: int, t: int, mission: str, lat_e7: int, lon_e7: int, alt_mm: int) -> Record | None:
+    lat, lon = _degrees(("home latitude", "home longitude"), lat_e7, lon_e7)
+    return DroneState(sysid, t, home_lat=lat, home_lon=lon, home_alt_msl_m=alt_mm / 1000)
 
 
-def _global_position_int(msg: Any, t: int, mission: str) -> Record | None:
-    lat, lon = _degrees(("lat", "lon"), msg.lat, msg.lon)
-    return DroneState(
-        msg.get_srcSystem(),
-        t,
-        lat=lat,
-        lon=lon,
-        alt_msl_m=msg.alt / 1000,
-        alt_rel_m=msg.relative_alt / 1000,
-        heading_deg=None if msg.hdg == 65535 else _within("hdg", msg.hdg, 0, 35_999) / 100,
-    )
+def _global_position_int(
+    sysid: int, t: int, mission: str, lat_e7: int, lon_e7: int, alt_mm: int, rel_mm: int, hdg: int
+) -> Record | None:
+    lat, lon = _degrees(("lat", "lon"), lat_e7, lon_e7)
+    heading = None if hdg == 65535 else _within("hdg", hdg, 0, 35_999) / 100
+    return DroneState(sysid, t, lat, lon, alt_mm / 1000, rel_mm / 1000, None, heading)
 
 
-def _sys_status(msg: Any, t: int, mission: str) -> Record | None:
-    return _known(
-        DroneState(
-            msg.get_srcSystem(),
-            t,
-            voltage_v=None if msg.voltage_battery in (0, 65535) else msg.voltage_battery / 1000,
-            battery_pct=_battery_pct(msg),
-        )
-    )
+def _sys_status(sysid: int, t: int, mission: str, voltage_mv: int, remaining: int) -> Record | None:
+    voltage = None if voltage_mv in (0, 65535) else voltage_mv / 1000
+    pct = _battery_pct(remaining)
+    if voltage is None and pct is None:
+        return None  # knows nothing
+    return DroneState(sysid, t, battery_pct=pct, voltage_v=voltage)
 
 
-def _battery_status(msg: Any, t: int, mission: str) -> Record | None:
-    cells = [v for v in msg.voltages if v != 65535]
-    return _known(
-        DroneState(
-            msg.get_srcSystem(),
-            t,
-            voltage_v=sum(cells) / 1000 if cells else None,
-            battery_pct=_battery_pct(msg),
-        )
-    )
+def _battery_status(
+    sysid: int, t: int, mission: str, voltages: Sequence[int], remaining: int
+) -> Record | None:
+    cells = [v for v in voltages if v != 65535]
+    voltage = sum(cells) / 1000 if cells else None
+    pct = _battery_pct(remaining)
+    if voltage is None and pct is None:
+        return None  # knows nothing
+    return DroneState(sysid, t, battery_pct=pct, voltage_v=voltage)
 
 
-def _gps_raw_int(msg: Any, t: int, mission: str) -> Record | None:
-    sats = None if msg.satellites_visible == 255 else int(msg.satellites_visible)
-    fix = int(_within("fix_type", msg.fix_type, 0, max(mavutil().mavlink.enums["GPS_FIX_TYPE"])))
-    return DroneState(msg.get_srcSystem(), t, gps_fix=fix, satellites=sats)
+def _gps_raw_int(sysid: int, t: int, mission: str, fix_type: int, satellites: int) -> Record | None:
+    sats = None if satellites == 255 else int(satellites)
+    fix = int(_within("fix_type", fix_type, 0, _max_fix_type()))
+    return DroneState(sysid, t, gps_fix=fix, satellites=sats)
 
 
-def _vfr_hud(msg: Any, t: int, mission: str) -> Record | None:
-    if math.isnan(msg.groundspeed):
-        return None  # unknown, and the only field we keep of VFR_HUD
-    return DroneState(msg.get_srcSystem(), t, groundspeed_ms=_within("groundspeed", msg.groundspeed, 0, 1e4))
+def _vfr_hud(sysid: int, t: int, mission: str, groundspeed: float) -> Record | None:
+    if math.isnan(groundspeed):  # unknown, and the only field we keep of VFR_HUD
+        return None
+    return DroneState(sysid, t, groundspeed_ms=_within("groundspeed", groundspeed, 0, 1e4))
 
 
-def _mission_current(msg: Any, t: int, mission: str) -> Record | None:
+def _mission_current(sysid: int, t: int, mission: str, seq: int, mission_state: int | None) -> Record | None:
     # mission_state is a MAVLink 2 extension: 0 (UNKNOWN) from autopilots that do not send it
-    state = int(getattr(msg, "mission_state", 0) or 0) or None
-    return DroneState(msg.get_srcSystem(), t, mission_seq=int(msg.seq), mission_state=state)
+    state = int(mission_state or 0) or None
+    return DroneState(sysid, t, mission_seq=int(seq), mission_state=state)
 
 
-def _statustext(msg: Any, t: int, mission: str) -> Record | None:
-    text = msg.text if isinstance(msg.text, str) else bytes(msg.text).decode("utf-8", "replace")
-    return MissionEvent(msg.get_srcSystem(), mission, t, "statustext", detail=text.rstrip("\x00")[:200])
+def _statustext(sysid: int, t: int, mission: str, text: str | bytes) -> Record | None:
+    text = text if isinstance(text, str) else bytes(text).decode("utf-8", "replace")
+    return MissionEvent(sysid, mission, t, "statustext", detail=text.rstrip("\x00")[:200])
 
 
-def _mission_item_reached(msg: Any, t: int, mission: str) -> Record | None:
-    return MissionEvent(msg.get_srcSystem(), mission, t, "item_reached", seq=int(msg.seq))
+def _mission_item_reached(sysid: int, t: int, mission: str, seq: int) -> Record | None:
+    return MissionEvent(sysid, mission, t, "item_reached", seq=int(seq))
 
 
-CONVERTERS: dict[str, Converter] = {
-    "HEARTBEAT": _heartbeat,
-    "GLOBAL_POSITION_INT": _global_position_int,
-    "SYS_STATUS": _sys_status,
-    "BATTERY_STATUS": _battery_status,
-    "GPS_RAW_INT": _gps_raw_int,
-    "VFR_HUD": _vfr_hud,
-    "MISSION_CURRENT": _mission_current,
-    "STATUSTEXT": _statustext,
-    "MISSION_ITEM_REACHED": _mission_item_reached,
-    "HOME_POSITION": _home_position,
+# message type → (the fields its converter takes, in order; the converter)
+FIELD_CONVERTERS: dict[str, tuple[tuple[str, ...], Callable[..., Record | None]]] = {
+    "HEARTBEAT": (("type", "autopilot", "base_mode", "custom_mode"), _heartbeat),
+    "GLOBAL_POSITION_INT": (("lat", "lon", "alt", "relative_alt", "hdg"), _global_position_int),
+    "SYS_STATUS": (("voltage_battery", "battery_remaining"), _sys_status),
+    "BATTERY_STATUS": (("voltages", "battery_remaining"), _battery_status),
+    "GPS_RAW_INT": (("fix_type", "satellites_visible"), _gps_raw_int),
+    "VFR_HUD": (("groundspeed",), _vfr_hud),
+    "MISSION_CURRENT": (("seq", "mission_state"), _mission_current),
+    "STATUSTEXT": (("text",), _statustext),
+    "MISSION_ITEM_REACHED": (("seq",), _mission_item_reached),
+    "HOME_POSITION": (("latitude", "longitude", "altitude"), _home_position),
 }
+
+
+def _on_message(names: tuple[str, ...], fn: Callable[..., Record | None]) -> Converter:
+    def converter(msg: Any, t: int, mission: str) -> Record | None:
+        # a field a dialect lacks (an extension: mission_state) is None
+        return fn(msg.get_srcSystem(), t, mission, *[getattr(msg, f, None) for f in names])
+
+    return converter
+
+
+CONVERTERS: dict[str, Converter] = {name: _on_message(*spec) for name, spec in FIELD_CONVERTERS.items()}
+
+
+def bad_time(time_ms: int) -> DecodeError:
+    return DecodeError("bad_timestamp", f"time {time_ms} ms is not between 2000 and 2100")
 
 
 def convert(msg: Any, time_ms: int, mission: str = "unassigned") -> Record | None:
@@ -158,15 +192,23 @@ def convert(msg: Any, time_ms: int, mission: str = "unassigned") -> Record | Non
     fn = CONVERTERS.get(msg.get_type())
     if fn is None:
         return None
-    if not _MIN_MS <= time_ms < _MAX_MS:
-        raise DecodeError("bad_timestamp", f"time {time_ms} ms is not between 2000 and 2100")
+    if not MIN_MS <= time_ms < MAX_MS:
+        raise bad_time(time_ms)
     return fn(msg, time_ms, mission)
+
+
+def packet_letter(
+    sysid: int, kind: str, packet: bytes, err: DecodeError, received_ms: int, source: str
+) -> DeadLetter:
+    """The dead letter of a packet (its raw bytes) whose message :func:`convert` refused."""
+    return DeadLetter(received_ms, source, f"mavlink/{sysid}/{kind}", packet, err.reason, err.detail)
 
 
 def dead_letter(msg: Any, err: DecodeError, received_ms: int, source: str) -> DeadLetter:
     """The dead letter of a message :func:`convert` refused: its raw packet and the reason."""
-    topic = f"mavlink/{msg.get_srcSystem()}/{msg.get_type()}"
-    return DeadLetter(received_ms, source, topic, bytes(msg.get_msgbuf()), err.reason, err.detail)
+    return packet_letter(
+        msg.get_srcSystem(), msg.get_type(), bytes(msg.get_msgbuf()), err, received_ms, source
+    )
 
 
 class StreamFilter:
@@ -185,13 +227,12 @@ class StreamFilter:
         self._fix: dict[int, int] = {}
 
     def apply(self, record: Record) -> Record | None:
-        if isinstance(record, MissionEvent):
-            last = self._last.get(record.drone, -1)
-            if record.time_ms <= last:
-                record = replace(record, time_ms=last + 1)
-            self._last[record.drone] = record.time_ms
-            return record
         if not isinstance(record, DroneState):
+            if isinstance(record, MissionEvent):
+                last = self._last.get(record.drone, -1)
+                if record.time_ms <= last:
+                    record = replace(record, time_ms=last + 1)
+                self._last[record.drone] = record.time_ms
             return record
         if record.gps_fix is not None:
             self._fix[record.drone] = record.gps_fix

@@ -4,6 +4,8 @@ extensions ``mission`` and ``schedule``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
+from dataclasses import fields as dataclass_fields
+from operator import attrgetter
 
 from telemetry.points import Point, tags_of
 
@@ -36,18 +38,19 @@ class DroneState:
     def to_point(self) -> Point:
         # every field but drone and time_ms, in declaration order, the unknown ones left out
         # (built directly rather than through Point.make: replay's hot path, issue 22)
-        values = (
-            ("lat", self.lat), ("lon", self.lon), ("alt_msl_m", self.alt_msl_m),
-            ("alt_rel_m", self.alt_rel_m), ("groundspeed_ms", self.groundspeed_ms),
-            ("heading_deg", self.heading_deg), ("battery_pct", self.battery_pct),
-            ("voltage_v", self.voltage_v), ("mode", self.mode), ("armed", self.armed),
-            ("mission_seq", self.mission_seq), ("gps_fix", self.gps_fix),
-            ("satellites", self.satellites), ("autopilot", self.autopilot),
-            ("mission_state", self.mission_state), ("home_lat", self.home_lat),
-            ("home_lon", self.home_lon), ("home_alt_msl_m", self.home_alt_msl_m),
-        )  # fmt: skip
-        fields = tuple((k, v) for k, v in values if v is not None)
-        return Point("drone_state", tags_of(("drone", str(self.drone))), fields, self.time_ms)
+        values = _STATE_VALUES(self)
+        fields = tuple([(k, v) for k, v in zip(_STATE_FIELDS, values, strict=True) if v is not None])
+        tags = _DRONE_TAGS.get(self.drone)
+        if tags is None:
+            tags = tags_of(("drone", str(self.drone)))
+            if len(_DRONE_TAGS) < 4096:
+                _DRONE_TAGS[self.drone] = tags
+        return Point("drone_state", tags, fields, self.time_ms)
+
+
+_STATE_FIELDS = tuple(f.name for f in dataclass_fields(DroneState))[2:]  # after drone, time_ms
+_STATE_VALUES = attrgetter(*_STATE_FIELDS)
+_DRONE_TAGS: dict[int, tuple[tuple[str, str], ...]] = {}  # system id → its tags (a few)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,10 +65,12 @@ class MissionEvent:
     detail: str | None = None
 
     def to_point(self) -> Point:
-        return Point.make(
+        values = (("event", self.event), ("seq", self.seq), ("detail", self.detail))
+        fields = tuple([(k, v) for k, v in values if v is not None])
+        return Point(
             "mission_event",
-            {"drone": str(self.drone), "mission": self.mission},
-            {"event": self.event, "seq": self.seq, "detail": self.detail},
+            tags_of(("drone", str(self.drone)), ("mission", self.mission)),
+            fields,
             self.time_ms,
         )
 
