@@ -116,3 +116,60 @@ def test_a_replay_that_cannot_finish_fails_saying_what_is_left(tmp_path: Path) -
     )
     with pytest.raises(TelemetryError, match=r"\d+ points wait in the spool .*replay"):
         asyncio.run(replay(settings, log, drain_timeout_s=1.0))
+
+
+def test_replay_runs_as_a_bulk_load_and_restores_the_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Replay's bulk-load settings (api/replay.py): large batches and a short linger, the
+    embedded store on one DuckDB thread, the cyclic garbage collector paused while it runs and
+    enabled again after; every record stored all the same."""
+    import gc
+
+    import api.replay as replay_module
+    from storage.embedded import EmbeddedStore
+    from telemetry.config import load_settings
+    from telemetry.queries import SeriesQuery
+
+    seen: dict[str, object] = {}
+    read = replay_module.read_tlog
+
+    def spying_read(*args: object, **kwargs: object):  # type: ignore[no-untyped-def]
+        seen["gc during replay"] = gc.isenabled()
+        yield from read(*args, **kwargs)  # type: ignore[arg-type]
+
+    write = EmbeddedStore._write_sync
+
+    def spying_write(self: EmbeddedStore, points: object, upsert: bool = False) -> None:
+        (seen["threads"],) = self._writer().execute("SELECT current_setting('threads')").fetchone() or (0,)
+        write(self, points, upsert)  # type: ignore[arg-type]
+
+    pipeline = replay_module.Pipeline
+
+    def spying_pipeline(*args: object, **kwargs: object) -> object:
+        seen["pipeline"] = args[3]  # its config
+        return pipeline(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(replay_module, "read_tlog", spying_read)
+    monkeypatch.setattr(replay_module, "Pipeline", spying_pipeline)
+    monkeypatch.setattr(EmbeddedStore, "_write_sync", spying_write)
+    log = tmp_path / "flight.tlog"
+    n = write_tlog(log, sysid=5, start_s=START_S, seconds=60)
+    settings = load_settings(
+        overrides={"store": {"path": str(tmp_path / "store")}, "spool": {"path": str(tmp_path / "spool")}}
+    )
+    cfg = replay_module.replay_pipeline(settings)
+    assert cfg.batch_size >= 20_000
+    assert cfg.flush_interval_s <= 0.02
+    assert gc.isenabled()
+    result = run(replay_module.replay(settings, log))
+    assert result.records == n
+    assert gc.isenabled()
+    assert seen == {"gc during replay": False, "threads": 1, "pipeline": cfg}
+
+    async def check() -> None:
+        async with EmbeddedStore(tmp_path / "store") as s:
+            rows = await s.query_series(SeriesQuery("drone_state", ("lat",), "5", limit=100_000))
+            assert len(rows) == n - 2  # the two mission events are another measurement
+
+    run(check())

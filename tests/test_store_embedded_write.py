@@ -223,3 +223,18 @@ def test_latest_only_moves_forward(tmp_path: Path) -> None:
 
     run(go())
     run(reopened())
+
+
+def test_bulk_load_runs_duckdb_on_one_thread_and_writes_the_same(tmp_path: Path) -> None:
+    async def go() -> None:
+        async with EmbeddedStore(tmp_path / "s") as s:
+            await s.bulk_load()
+            (threads,) = (await s._read("SELECT current_setting('threads')", []))[0]
+            assert threads == 1
+            await s.write([DroneState(1, T0, lat=1.0, mode="AUTO").to_point()])
+            await s.write([DroneState(1, T0, armed=True).to_point()])  # merges, as without it
+            assert await drone_rows(s) == [
+                (T0, {"lat": 1.0, "lon": None, "mode": "AUTO", "armed": True, "satellites": None})
+            ]
+
+    run(go())
