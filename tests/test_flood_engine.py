@@ -83,6 +83,24 @@ def test_a_backlog_settles_once_with_since_at_the_transition() -> None:
     assert e.view()["G01"].since_ms == red_at
 
 
+def test_two_workers_halves_of_a_stream_settle_as_the_stream_does() -> None:
+    # serve --workers 2: every other message goes to the other worker; the parent gets each
+    # worker's batch in turn, so half of every batch is older than what it has seen
+    depths = [0, 2, 5, 9, 14, 18, 22, 26, 31, 33, 30, 26, 20, 15, 10, 6, 3, 1] + [1] * 30
+    stream = [[reading("G01", T0 + k * MIN, float(d))] for k, d in enumerate(depths)]
+    ordered = engine()
+    levels = [c.level for m in stream for c in ordered.observe(m, T0 + 60 * MIN)]
+    split = engine()
+    got = []
+    for start in range(0, len(stream), 6):
+        chunk = stream[start : start + 6]
+        for batch in (chunk[1::2], chunk[0::2]):  # worker 1's batch first, then worker 0's
+            got += [c.level for c in split.observe_batch(batch, T0 + 60 * MIN)]
+    assert split.view()["G01"] == ordered.view()["G01"]
+    assert got[-1] == levels[-1] == "green"
+    assert "red" in got
+
+
 def test_per_gauge_thresholds() -> None:
     e = FloodEngine(FloodRules(), AlertBook(), thresholds={"G02": (10.0, 20.0)})
     (c,) = e.observe([reading("G02", T0, 12.0)], T0)

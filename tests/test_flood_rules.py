@@ -248,3 +248,22 @@ def test_per_gauge_thresholds_and_config_values_are_used() -> None:
     slow = FloodRules(dwell_s=1200)
     assert levels([(0, 31), *every(1, [10] * 21, 1)], slow)[-1] == "green"
     assert levels([(0, 31), *every(1, [10] * 20, 1)], slow)[-1] == "red"
+
+
+def test_late_readings_added_without_refold_then_refolded_once_give_the_same_state() -> None:
+    # two ingest workers each hold every other reading of a 1 Hz gauge (serve --workers)
+    depths = [(k % 400) / 10 for k in range(3000)]
+    readings = [(T0 + k * 1000, d) for k, d in enumerate(depths)]
+    live = GaugeHistory(FloodRules())
+    for t, d in readings:
+        live.add(t, d)
+    split = GaugeHistory(FloodRules())
+    for start in range(0, len(readings), 200):
+        chunk = readings[start : start + 200]
+        for t, d in chunk[0::2]:  # worker 0's batch
+            split.add(t, d)
+        for t, d in chunk[1::2]:  # worker 1's, all older than worker 0's last
+            split.add(t, d, refold=False)
+        split.refold()
+    assert split.state == live.state
+    assert (split.times, split.depths) == (live.times, live.depths)

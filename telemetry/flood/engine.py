@@ -6,7 +6,7 @@ stops meanwhile)."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field, replace
 
 from telemetry.alerts.book import Alert, AlertBook
@@ -250,6 +250,43 @@ class FloodEngine:
                 changes.append(change)
         return changes
 
+    def observe_batch(self, messages: Sequence[list[GaugeReading]], received_ms: int) -> list[FloodChange]:
+        """A batch's messages, in order, except readings older than their gauge's latest before
+        the batch (input split among ``serve --workers``, a device's backlog): those are folded
+        in together first, with one regrade and one settle per gauge."""
+        late: list[GaugeReading] = []
+        on_time: list[list[GaugeReading]] = []
+        for readings in messages:
+            kept = []
+            for r in readings:
+                g = self._gauges.get(r.gauge)
+                if g is not None and g.history.stamps and r.time_ms < g.history.stamps[-1]:
+                    late.append(r)
+                else:
+                    kept.append(r)
+            if kept:
+                on_time.append(kept)
+        changes = self._observe_late(late, received_ms) if late else []
+        for readings in on_time:
+            changes += self.observe(readings, received_ms)
+        return changes
+
+    def _observe_late(self, readings: list[GaugeReading], received_ms: int) -> list[FloodChange]:
+        touched: dict[str, _Gauge] = {}
+        for r in sorted(readings, key=lambda r: r.time_ms):
+            g = self._gauges[r.gauge]
+            g.last_received_ms = max(g.last_received_ms, received_ms)
+            g.offline = False
+            self._fold(g, r, refold=False)
+            touched[r.gauge] = g
+        changes = []
+        for gauge, g in touched.items():
+            g.history.refold()
+            self._check_stuck(gauge, g)
+            if (change := self._settle(gauge, g, received_ms)) is not None:
+                changes.append(change)
+        return changes
+
     def check_offline(self, now_ms: int) -> list[FloodChange]:
         """The timer: gauges silent for the offline time keep their grade and turn offline."""
         changes = []
@@ -261,8 +298,8 @@ class FloodEngine:
                     changes.append(change)
         return changes
 
-    def _fold(self, g: _Gauge, r: GaugeReading) -> None:
-        g.history.add(r.time_ms, r.depth_cm)
+    def _fold(self, g: _Gauge, r: GaugeReading, *, refold: bool = True) -> None:
+        g.history.add(r.time_ms, r.depth_cm, refold=refold)
         if g.history.spike is None:  # a spike is no reading for the rate, the run or a neighbour
             g.excursions.add(r.time_ms, r.depth_cm)
             if g.run.add(r.time_ms, r.depth_cm):

@@ -159,16 +159,19 @@ class GaugeHistory:
     _head: RiseWindow = field(init=False, default_factory=RiseWindow)
     _tail: RiseWindow = field(init=False, default_factory=RiseWindow)
     _tail_stale: bool = field(init=False, default=False)  # a reading landed behind the anchor
+    _refold_due: bool = field(init=False, default=False)  # late readings added without a refold
 
     def __post_init__(self) -> None:
         self.anchor = self.state = self._before_last = self.start
 
-    def add(self, time_ms: int, depth_cm: float) -> GaugeState:
+    def add(self, time_ms: int, depth_cm: float, *, refold: bool = True) -> GaugeState:
         """Insert one reading (any order); returns the gauge's state at its latest reading.
 
         Readings are kept at one per second (a later one in the same second replaces the
         earlier), which bounds the work per reading however fast a device sends; their exact
-        event times are kept for ``since``.
+        event times are kept for ``since``. ``refold=False``: a reading before the latest is
+        only inserted; :meth:`refold` then regrades once for all of them (a batch of late
+        readings costs one refold, not one each).
         """
         t = time_ms - time_ms % _RESOLUTION_MS
         i = bisect.bisect_left(self.times, t)
@@ -182,7 +185,7 @@ class GaugeHistory:
             return self.state
         if same:  # same second: the later reading wins
             self.depths[i], self.stamps[i] = depth_cm, time_ms
-            if i == len(self.times) - 1 and i >= self.anchor_index:
+            if i == len(self.times) - 1 and i >= self.anchor_index and not self._refold_due:
                 self.state = self._step(self._head, self._before_last, i)
                 return self.state
             late = True
@@ -198,11 +201,23 @@ class GaugeHistory:
                 return self.state
         if i < self.anchor_index:
             return self.state
-        if late:
+        if late or self._refold_due:
+            if not refold:
+                self._refold_due = True
+                return self.state
+            self._refold_due = False
             self._before_last, self.state = self._fold(self.anchor, self.anchor_index)
         else:
             self._before_last, self.state = self.state, self._step(self._head, self.state, i)
         self._advance_anchor()
+        return self.state
+
+    def refold(self) -> GaugeState:
+        """Regrade after late readings added with ``refold=False``."""
+        if self._refold_due:
+            self._refold_due = False
+            self._before_last, self.state = self._fold(self.anchor, self.anchor_index)
+            self._advance_anchor()
         return self.state
 
     def _fold(self, start: GaugeState, index: int) -> tuple[GaugeState, GaugeState]:

@@ -148,10 +148,13 @@ class FloodService:
 
     def observe(self, messages: Sequence[tuple[Record, ...]], now_ms: int) -> Derived:
         changes, self._stale = self._stale, []
-        for records in messages:
-            readings = [r for r in records if isinstance(r, GaugeReading)]
-            if readings:
-                changes += self.engine.observe(readings, now_ms)
+        batch = [
+            readings
+            for records in messages
+            if (readings := [r for r in records if isinstance(r, GaugeReading)])
+        ]
+        if batch:
+            changes += self.engine.observe_batch(batch, now_ms)
         return _derived(changes)
 
     def tick(self, now_ms: int) -> Derived:
