@@ -1,5 +1,7 @@
 """One ingest worker of ``telemetry serve --workers N``: a process of its own running the MQTT
 collector → pipeline → writer on a shared subscription (``$share/<group>/...``), nothing else.
+Each batch's decoded records also go to the parent's derivations over a socket pair the parent
+made (:mod:`telemetry.ingest.handoff`); a batch is acknowledged once it is written and observed.
 
 Its MQTT client id is ``<client_id>-w<i>`` (a persistent session of its own), its spool is
 ``<spool.path>/w<i>``; dead letters go to the service's one dead-letter file (SQLite in WAL mode
@@ -17,6 +19,7 @@ import logging
 import multiprocessing
 import os
 import signal
+import socket
 from pathlib import Path
 
 from api.stores import make_store
@@ -24,6 +27,7 @@ from sensors.mqtt_collector import MqttCollector
 from telemetry.assets import load_registry
 from telemetry.config import Settings
 from telemetry.health import Health
+from telemetry.ingest.handoff import HandOffSender
 from telemetry.ingest.pipeline import Pipeline
 from telemetry.ingest.spool import Spool
 from telemetry.ingest.writer import Writer
@@ -57,8 +61,9 @@ def _write_snapshot(metrics: Metrics, path: Path) -> None:
     tmp.replace(path)  # atomic: the parent never reads half a file
 
 
-async def ingest(settings: Settings, index: int, stop: asyncio.Event) -> None:
-    """Run the worker until ``stop`` is set, then drain and close."""
+async def ingest(settings: Settings, index: int, stop: asyncio.Event, link: socket.socket) -> None:
+    """Run the worker until ``stop`` is set, then drain and close. ``link``: the parent's end
+    of the hand-off of decoded records to the derivations."""
     cfg = worker_settings(settings, index)
     registry = load_registry(cfg.assets.dir, strict=cfg.assets.strict)
     metrics, health = Metrics(), Health()
@@ -70,7 +75,8 @@ async def ingest(settings: Settings, index: int, stop: asyncio.Event) -> None:
         writer = Writer(store, metrics, health, spool, dead_letters=cfg.dead_letters)
         await writer.open()
         stack.push_async_callback(writer.close)
-        pipeline = Pipeline(writer, metrics, health, cfg.pipeline)
+        handoff = await stack.enter_async_context(HandOffSender(link))
+        pipeline = Pipeline(writer, metrics, health, cfg.pipeline, hand_off=handoff.send)
         pipeline.bind(asyncio.get_running_loop())
         async with asyncio.TaskGroup() as tasks:
             consumer = tasks.create_task(pipeline.run(), name="pipeline")
@@ -101,18 +107,18 @@ async def _watch_parent(stop: asyncio.Event) -> None:
         await asyncio.sleep(1.0)
 
 
-async def _main(settings: Settings, index: int) -> None:
+async def _main(settings: Settings, index: int, link: socket.socket) -> None:
     stop = asyncio.Event()
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop.set)
     watcher = asyncio.create_task(_watch_parent(stop), name="parent-watch")
     try:
-        await ingest(settings, index, stop)
+        await ingest(settings, index, stop, link)
     finally:
         watcher.cancel()
 
 
-def worker_main(settings: Settings, index: int, log_level: int) -> None:
+def worker_main(settings: Settings, index: int, log_level: int, link: socket.socket) -> None:
     """The process entry point (``multiprocessing`` spawn target). Ctrl-C in a terminal reaches
     the whole process group: the worker leaves SIGINT to its parent, which then sends SIGTERM
     (so a worker never stops, and is restarted, before the parent has begun to stop)."""
@@ -120,4 +126,4 @@ def worker_main(settings: Settings, index: int, log_level: int) -> None:
     logging.basicConfig(
         level=log_level, format=f"%(asctime)s %(levelname)s w{index}[{os.getpid()}] %(name)s: %(message)s"
     )
-    asyncio.run(_main(settings, index))
+    asyncio.run(_main(settings, index, link))

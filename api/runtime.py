@@ -41,6 +41,7 @@ from telemetry.emergency.service import EmergencyService
 from telemetry.flood.service import FloodService
 from telemetry.health import Health
 from telemetry.incidents.service import IncidentService
+from telemetry.ingest.handoff import HandOffReceiver
 from telemetry.ingest.pipeline import Pipeline
 from telemetry.ingest.spool import Spool
 from telemetry.ingest.writer import Writer
@@ -169,16 +170,17 @@ async def running(
         pipeline.bind(asyncio.get_running_loop())
         webhooks.submit = pipeline.submit  # deliveries are stored (telemetry/alerts/deliveries.py)
         await webhooks.resume(store)  # what was pending at the last stop is delivered again
-        mqtt_sink, mqtt_metrics = pipeline, rt.metrics
         pool: WorkerPool | None = None
         if workers > 1:
-            # The workers store MQTT input; this pipeline feeds it to the derivations and acks.
-            mqtt_metrics = Metrics()  # kept off /metrics: the workers count the input
-            mqtt_sink = Pipeline(
-                writer, mqtt_metrics, rt.health, settings.pipeline, observers=observers, store_input=False
-            )
-            mqtt_sink.bind(asyncio.get_running_loop())
-            pool = WorkerPool(settings, workers, rt.health, rt.metrics)
+            # The workers store MQTT input and hand its records over; this pipeline feeds them to
+            # the derivations and answers (telemetry/ingest/handoff.py, decision 101).
+            derivation_input = Pipeline(
+                writer, Metrics(), rt.health, settings.pipeline, observers=observers, store_input=False
+            )  # its metrics are kept off /metrics: the workers count the input
+            derivation_input.bind(asyncio.get_running_loop())
+            handoff = HandOffReceiver(derivation_input.submit, rt.metrics.handed_over.inc)
+            stack.push_async_callback(handoff.close)
+            pool = WorkerPool(settings, workers, rt.health, rt.metrics, on_link=handoff.attach)
             stack.push_async_callback(pool.stop)
             pool.start()
         sup = Supervisor(rt.health, rt.metrics.task_restarts, settings.supervision, on_fatal)
@@ -193,14 +195,19 @@ async def running(
             rt.submit = pipeline.submit
             mqtt_cfg = settings.mqtt
             if pool is not None:
-                derive = sup.start(tasks, "derivation-input", mqtt_sink.run, restart=False)
+                derive = sup.start(tasks, "derivation-input", derivation_input.run, restart=False)
                 supervisor = sup.start(tasks, "worker-pool", pool.supervise)
-                mqtt_cfg = mqtt_cfg.model_copy(update={"shared_group": ""})  # sees every message
             if mqtt_cfg.url == "embedded":
                 broker = await stack.enter_async_context(EmbeddedBroker())
                 mqtt_cfg = mqtt_cfg.model_copy(update={"url": broker.url, "protocol": "3.1.1"})
-            collector = MqttCollector(
-                mqtt_cfg, registry, settings.site.district, mqtt_sink, mqtt_metrics, rt.health
+            collector = MqttCollector(  # with workers, only to publish: the workers receive
+                mqtt_cfg,
+                registry,
+                settings.site.district,
+                pipeline,
+                rt.metrics,
+                rt.health,
+                subscribe=pool is None,
             )
             rt.mavlink = MavlinkCollector(settings.mavlink, pipeline, rt.metrics, rt.health, rt.fleet)
             rt.flights = FlightRecorder(
@@ -257,10 +264,12 @@ async def running(
                         settler.cancel()
                     if pool is not None:
                         supervisor.cancel()
-                        pool.terminate()  # the workers drain meanwhile; joined on the way out
-                        if not await mqtt_sink.drain():
+                        # The workers drain through the hand-off, which runs until they are gone.
+                        await pool.stop()
+                        if not await derivation_input.drain():
                             log.warning("derivation input did not drain in time; the broker keeps it")
                         derive.cancel()
+                        await handoff.close()
                     # Still connected: close the intake, write and acknowledge what was accepted.
                     if not await pipeline.drain():
                         log.warning("pipeline did not drain in time; the broker keeps the rest")

@@ -1,6 +1,8 @@
 """The parent side of ``telemetry serve --workers N``: starts N ingest processes
 (:mod:`api.ingest_worker`), restarts one that dies, stops them all (SIGTERM, then they drain),
-and merges their metrics into the parent's ``/metrics`` with a ``worker`` label.
+and merges their metrics into the parent's ``/metrics`` with a ``worker`` label. Each worker gets
+one end of a new socket pair; the other end goes to ``on_link`` (the parent's hand-off receiver,
+:mod:`telemetry.ingest.handoff`), so the workers' decoded records feed the derivations.
 
 Processes are spawned, not forked: the parent runs threads (paho, uvicorn, MAVLink) that a fork
 would copy in an unknown state.
@@ -12,7 +14,8 @@ import asyncio
 import contextlib
 import logging
 import multiprocessing
-from collections.abc import Iterator
+import socket
+from collections.abc import Callable, Iterator
 from multiprocessing.process import BaseProcess
 from pathlib import Path
 
@@ -54,8 +57,16 @@ def worker_problems(settings: Settings, workers: int) -> list[tuple[str, str]]:
 
 
 class WorkerPool:
-    def __init__(self, settings: Settings, workers: int, health: Health, metrics: Metrics) -> None:
+    def __init__(
+        self,
+        settings: Settings,
+        workers: int,
+        health: Health,
+        metrics: Metrics,
+        on_link: Callable[[int, socket.socket], None],
+    ) -> None:
         self._settings = settings
+        self._on_link = on_link
         self._n = workers
         self._health = health
         self._ctx = multiprocessing.get_context("spawn")
@@ -66,10 +77,21 @@ class WorkerPool:
 
     def _start(self, index: int) -> None:
         level = logging.getLogger().getEffectiveLevel()
+        ours, theirs = socket.socketpair()
         proc = self._ctx.Process(
-            target=worker_main, args=(self._settings, index, level), name=f"ingest-w{index}", daemon=False
+            target=worker_main,
+            args=(self._settings, index, level, theirs),
+            name=f"ingest-w{index}",
+            daemon=False,
         )
-        proc.start()
+        try:
+            proc.start()  # the child gets its own copy of ``theirs``
+        except BaseException:
+            ours.close()
+            raise
+        finally:
+            theirs.close()
+        self._on_link(index, ours)
         self._procs[index] = proc
         log.info("ingest worker %d started (pid %s)", index, proc.pid)
 

@@ -1,9 +1,11 @@
 """Scale-out benchmark: `telemetry serve --workers 2` (two ingest processes on one MQTT shared
-subscription, writing into a real influxd, the API process deriving alerts from its own
-subscription) against ONE bare paho subscriber that only counts, measured in the same run with
+subscription, writing into a real influxd and handing their decoded records to the API process,
+which derives the alerts from them: one delivery and one decode per message) against ONE bare
+paho subscriber that only counts, measured in the same run with
 the same messages from C publishers (`mosquitto_pub -l`). Also measures `serve` with one process
 on the same store, for context. The service's rate is from the first publish until the workers'
-`telemetry_written_total` (read from the parent's /metrics) reaches N. Target: ≥ 1.2 × the bare
+`telemetry_written_total` (read from the parent's /metrics) reaches N and the parent's
+derivations have been handed all N (`telemetry_handed_over_records_total`). Target: ≥ 1.2 × the bare
 subscriber.
 
     python bench/workers.py [--messages N] [--qos 0|1] [--workers W] [--publishers P]
@@ -26,6 +28,7 @@ from prometheus_client.parser import text_string_to_metric_families
 from telemetry.config import token_sha256
 from tests.servers import Influxd, Mosquitto, free_port, wait_port
 
+STALL_S = 30.0  # nothing written or derived for this long: stalled
 TOKEN = "bench-workers-token-0123456789abcdef"  # noqa: S105 - a throwaway bench service
 
 
@@ -77,11 +80,23 @@ def serve(
         start = time.perf_counter()
         procs = publish(broker, inputs, qos)
         written: dict[str, float] = {}
-        while sum(written.values()) < n:
+        observed = 0.0
+        progress, progress_at = -1.0, time.perf_counter()
+        while sum(written.values()) < n or observed < n:
             time.sleep(0.05)
+            if sum(written.values()) + observed != progress:
+                progress, progress_at = sum(written.values()) + observed, time.perf_counter()
+            elif time.perf_counter() - progress_at > STALL_S:
+                raise SystemExit(
+                    f"no progress for {STALL_S:.0f} s: written {sum(written.values()):.0f}, derived "
+                    f"{observed:.0f} of {n}; the broker stopped delivering (docs/decisions.md 101)"
+                )
             written = metric(port, "telemetry_written", "telemetry_written_total")
+            # one process derives before it writes; workers hand the records to the parent
+            handed = metric(port, "telemetry_handed_over_records", "telemetry_handed_over_records_total")
+            observed = handed.get("", 0.0) if workers > 1 else sum(written.values())
             if time.perf_counter() - start > 600:
-                raise SystemExit(f"the service wrote {sum(written.values())} of {n}")
+                raise SystemExit(f"the service wrote {sum(written.values())} of {n}, derived {observed}")
         elapsed = time.perf_counter() - start
         for p in procs:
             p.wait()

@@ -97,15 +97,24 @@ class MqttCollector:
         sink: Sink,
         metrics: Metrics,
         health: Health,
+        *,
+        subscribe: bool = True,
     ) -> None:
+        """``subscribe=False``: a connection only to publish (alerts, commands), as the parent of
+        ``serve --workers N``, whose workers receive the input."""
         self._cfg = cfg
         self._sink = sink
         self._metrics = metrics
         self._health = health
         self._ctx = DecodeContext(cfg.root, registry, district, int(cfg.max_future_s * 1000))
-        self._filters = subscriptions(cfg.root)
+        self._filters = subscriptions(cfg.root) if subscribe else []
         if cfg.shared_group:
             self._filters = [f"$share/{cfg.shared_group}/{f}" for f in self._filters]
+        # Not subscribing: what a persistent session of this client id kept from an earlier run
+        # (a single-process `serve` under the same id) is removed, or the broker keeps sending it.
+        self._stale_filters = [] if subscribe else subscriptions(cfg.root)
+        if not subscribe and cfg.shared_group:
+            self._stale_filters += [f"$share/{cfg.shared_group}/{f}" for f in self._stale_filters]
         self._stop = threading.Event()
         self._lock = threading.Lock()
         self._changed = threading.Condition(self._lock)  # an ack, room in the overflow, a stop
@@ -196,7 +205,10 @@ class MqttCollector:
             # copies that the pipeline has not taken yet (acknowledging them is no longer possible).
             self._overflow = deque(h for h in self._overflow if h.qos == 0)
             self._changed.notify_all()
-        client.subscribe([(f, self._cfg.qos) for f in self._filters])
+        if self._filters:
+            client.subscribe([(f, self._cfg.qos) for f in self._filters])
+        elif self._stale_filters:
+            client.unsubscribe(self._stale_filters)
         self._metrics.mqtt_connected.set(1)
         self._metrics.mqtt_connects.inc()
         present = getattr(flags, "session_present", False)

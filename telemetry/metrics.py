@@ -83,6 +83,11 @@ class Metrics:
             ["reason"],
             registry=r,
         )
+        self.handed_over = Counter(
+            "telemetry_handed_over_records",
+            "Records the ingest workers of serve --workers handed to this process's derivations",
+            registry=r,
+        )
         self.queue_bytes = Gauge(
             "telemetry_queue_bytes", "Estimated bytes of the messages in the pipeline queue", registry=r
         )

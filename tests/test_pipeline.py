@@ -254,3 +254,23 @@ def test_the_queue_is_bounded_in_bytes_as_well_as_envelopes() -> None:
         return results, alone, len(store.letters), metrics.dropped._value.get()
 
     assert asyncio.run(go()) == ([True, True, True, False], True, 4, 0)
+
+
+def test_drain_writes_a_lingering_batch_without_waiting_out_the_flush_interval() -> None:
+    # QoS-0 input (no ack) lingers to fill a batch; a drain must not wait the interval out
+    store = MemoryStore()
+    cfg = PipelineConfig(batch_size=1000, flush_interval_s=60, queue_size=100)
+
+    async def go() -> bool:
+        p = make(store, cfg)
+        task = asyncio.create_task(p.run())
+        await asyncio.sleep(0.05)  # the consumer waits for a first envelope
+        for i in range(3):
+            await p.submit(env(i))
+        await asyncio.sleep(0.05)  # it holds them, waiting for more until the interval ends
+        drained = await p.drain(timeout_s=2)
+        task.cancel()
+        return drained
+
+    assert asyncio.run(go())
+    assert store.batches == [3]

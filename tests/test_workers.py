@@ -1,6 +1,6 @@
 """`telemetry serve --workers 2` as users run it: two ingest processes on one shared
-subscription of a real Mosquitto, writing into a real influxd; the API process derives flood
-alerts from its own subscription; SIGTERM stops everything cleanly."""
+subscription of a real Mosquitto, writing into a real influxd and handing their decoded records
+to the API process, which derives flood alerts from them; SIGTERM stops everything cleanly."""
 
 from __future__ import annotations
 
@@ -67,6 +67,17 @@ def worker_samples(port: int, family: str, sample: str) -> dict[str, float]:
     return out
 
 
+def parent_samples(port: int, sample: str) -> list[tuple[dict[str, str], float]]:
+    """``sample`` of the parent process itself (no ``worker`` label) from its /metrics."""
+    text = httpx.get(f"http://127.0.0.1:{port}/metrics", timeout=10).text
+    return [
+        (s.labels, s.value)
+        for fam in text_string_to_metric_families(text)
+        for s in fam.samples
+        if s.name == sample and "worker" not in s.labels
+    ]
+
+
 def workers_state(port: int) -> str:
     body = httpx.get(f"http://127.0.0.1:{port}/readyz", timeout=10).json()
     return str(body["components"].get("workers", {}).get("state"))
@@ -122,6 +133,12 @@ def test_two_workers_share_the_input_store_it_once_and_stop_on_sigterm(
         assert sum(written.values()) == total
         wait_until(lambda: "red" in alerts.levels("WRED"), 30, "the red flood alert")
         assert alerts.levels("WRED")[-1] == "red"
+        # The derivations saw the workers' records (one decode, one delivery per message): the
+        # parent has no subscription of its own and received nothing from the broker.
+        assert parent_samples(port, "telemetry_handed_over_records_total") == [({}, float(total))]
+        assert not [
+            v for labels, v in parent_samples(port, "telemetry_received_total") if labels["source"] == "mqtt"
+        ]
 
         # A worker killed mid-stream is restarted; its session keeps its share: nothing is lost.
         pids = [int(p) for p in re.findall(r"ingest worker \d started \(pid (\d+)\)", log.read_text())]

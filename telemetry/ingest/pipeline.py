@@ -26,7 +26,7 @@ import threading
 import time
 from collections import Counter as Tally
 from collections import deque
-from collections.abc import Callable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 
 from telemetry.config import PipelineConfig
 from telemetry.health import Health
@@ -74,8 +74,12 @@ class Pipeline:
         observers: Sequence[Callable[[list[tuple[Record, ...]]], None]] = (),
         *,
         store_input: bool = True,
+        hand_off: Callable[[list[tuple[Record, ...]]], Awaitable[None]] | None = None,
     ) -> None:
         self._writer = writer
+        # An ingest worker's: its batches' records go to the parent's derivations, and a batch
+        # is acknowledged once both its write and that hand-off are done (telemetry/ingest/handoff.py).
+        self._hand_off = hand_off
         # False: the input is stored by other processes (``serve --workers``); this pipeline only
         # feeds the derivations, then acknowledges.
         self._store_input = store_input
@@ -249,6 +253,7 @@ class Pipeline:
         with self._handoff_lock:
             self._closing.set()
             self._handoff_lock.notify_all()  # waiting collectors give up: closed
+        self._arrived.set()  # a batch lingering for the flush interval is written now
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout_s
         while True:
@@ -284,8 +289,8 @@ class Pipeline:
                 batch.append(env)
                 points += len(env.decoded.records)
                 awaiting_ack = awaiting_ack or env.ack is not None
-            if points >= self._cfg.batch_size or (batch and awaiting_ack):
-                return batch
+            if points >= self._cfg.batch_size or (batch and (awaiting_ack or self._closing.is_set())):
+                return batch  # full, awaited by its senders, or the last one (draining)
             if not batch:
                 self._arrived.clear()
                 self._take(1)  # wake on the first envelope
@@ -302,6 +307,15 @@ class Pipeline:
                 with contextlib.suppress(TimeoutError):
                     await asyncio.wait_for(self._arrived.wait(), remaining)
 
+    async def _store(self, batch: list[Envelope]) -> None:
+        points = [r.to_point() for env in batch for r in env.decoded.records]
+        letters = [d for env in batch for d in env.decoded.dead_letters]
+        started = time.monotonic()
+        letters += await self._writer.write(points)
+        self._in_hand_stored = True
+        await self._writer.write_dead_letters(letters)
+        self._metrics.batch_seconds.observe(time.monotonic() - started)
+
     async def _write(self, batch: list[Envelope]) -> None:
         # Derivations see the batch before it is written, so an alert does not wait for the
         # store: its publication runs while the write is awaited. Safe under at-least-once: a
@@ -313,14 +327,16 @@ class Pipeline:
                 observe(messages)
             except Exception:
                 log.exception("a derivation failed on a batch; the data is stored, its alerts may be late")
-        if self._store_input:
-            points = [r.to_point() for env in batch for r in env.decoded.records]
-            letters = [d for env in batch for d in env.decoded.dead_letters]
-            started = time.monotonic()
-            letters += await self._writer.write(points)
-            self._in_hand_stored = True
-            await self._writer.write_dead_letters(letters)
-            self._metrics.batch_seconds.observe(time.monotonic() - started)
+        handed = asyncio.ensure_future(self._hand_off(messages)) if self._hand_off and messages else None
+        try:
+            if self._store_input:
+                await self._store(batch)
+        except BaseException:
+            if handed is not None:
+                handed.cancel()
+            raise
+        if handed is not None:
+            await handed  # raises when the parent is gone: nothing of this batch is acknowledged
         for env in batch:
             if env.ack is not None:
                 env.ack()
