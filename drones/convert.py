@@ -17,6 +17,7 @@ from typing import Any
 
 from drones.mavlink import mavutil
 from telemetry.errors import DecodeError
+from telemetry.points import FieldValue
 from telemetry.records import DeadLetter, DroneState, MissionEvent, Record
 
 Converter = Callable[[Any, int, str], Record | None]
@@ -74,18 +75,23 @@ def _max_fix_type() -> int:
 
 # The converters proper, on field values: the pymavlink messages of a link (:func:`convert`) and
 # the unpacked payloads of a .tlog (drones/wire.py) both go through them, with the same checks.
-# Each takes (system id, time in ms, mission, *the values of its FIELDS, in that order).
+# Each takes the values of its fields, in the order of its table entry (below); the mission event
+# ones take (system id, time in ms, mission) before them.
 
 
-def _heartbeat(
-    sysid: int, t: int, mission: str, kind: int, autopilot: int, base_mode: int, custom: int
-) -> Record | None:
+# The drone_state ones give the point's fields (name, value), in DroneState's declaration order,
+# the unknown ones left out (None: the message is no state): the .tlog reader stores them as they
+# are (drones/wire.py), a link's messages become a DroneState of them (:func:`_state`).
+Fields = tuple[tuple[str, FieldValue], ...]
+
+
+def _heartbeat(kind: int, autopilot: int, base_mode: int, custom: int) -> Fields | None:
     m = mavutil().mavlink
     if autopilot == m.MAV_AUTOPILOT_INVALID or kind == m.MAV_TYPE_GCS:
         return None  # a ground station or a peripheral, not the vehicle
     armed = bool(base_mode & m.MAV_MODE_FLAG_SAFETY_ARMED)
     mode = _mode(kind, autopilot, base_mode, custom)
-    return DroneState(sysid, t, mode=mode, armed=armed, autopilot=autopilot_name(autopilot))
+    return (("mode", mode), ("armed", armed), ("autopilot", autopilot_name(autopilot)))
 
 
 def _degrees(names: tuple[str, str], lat_e7: int, lon_e7: int) -> tuple[float, float]:
@@ -94,54 +100,61 @@ def _degrees(names: tuple[str, str], lat_e7: int, lon_e7: int) -> tuple[float, f
     return lat, _within(names[1], lon_e7, -1_800_000_000, 1_800_000_000) / 1e7
 
 
-def _home_position(sysid: int, t: int, mission: str, lat_e7: int, lon_e7: int, alt_mm: int) -> Record | None:
+def _home_position(lat_e7: int, lon_e7: int, alt_mm: int) -> Fields | None:
     lat, lon = _degrees(("home latitude", "home longitude"), lat_e7, lon_e7)
-    return DroneState(sysid, t, home_lat=lat, home_lon=lon, home_alt_msl_m=alt_mm / 1000)
+    return (("home_lat", lat), ("home_lon", lon), ("home_alt_msl_m", alt_mm / 1000))
 
 
-def _global_position_int(
-    sysid: int, t: int, mission: str, lat_e7: int, lon_e7: int, alt_mm: int, rel_mm: int, hdg: int
-) -> Record | None:
+def _global_position_int(lat_e7: int, lon_e7: int, alt_mm: int, rel_mm: int, hdg: int) -> Fields | None:
     lat, lon = _degrees(("lat", "lon"), lat_e7, lon_e7)
-    heading = None if hdg == 65535 else _within("hdg", hdg, 0, 35_999) / 100
-    return DroneState(sysid, t, lat, lon, alt_mm / 1000, rel_mm / 1000, None, heading)
+    position = (("lat", lat), ("lon", lon), ("alt_msl_m", alt_mm / 1000), ("alt_rel_m", rel_mm / 1000))
+    if hdg == 65535:
+        return position
+    return (*position, ("heading_deg", _within("hdg", hdg, 0, 35_999) / 100))
 
 
-def _sys_status(sysid: int, t: int, mission: str, voltage_mv: int, remaining: int) -> Record | None:
+def _battery(pct: float | None, voltage: float | None) -> Fields | None:
+    if pct is None:
+        return None if voltage is None else (("voltage_v", voltage),)  # None: knows nothing
+    return (("battery_pct", pct),) if voltage is None else (("battery_pct", pct), ("voltage_v", voltage))
+
+
+def _sys_status(voltage_mv: int, remaining: int) -> Fields | None:
     voltage = None if voltage_mv in (0, 65535) else voltage_mv / 1000
-    pct = _battery_pct(remaining)
-    if voltage is None and pct is None:
-        return None  # knows nothing
-    return DroneState(sysid, t, battery_pct=pct, voltage_v=voltage)
+    return _battery(_battery_pct(remaining), voltage)
 
 
-def _battery_status(
-    sysid: int, t: int, mission: str, voltages: Sequence[int], remaining: int
-) -> Record | None:
+def _battery_status(voltages: Sequence[int], remaining: int) -> Fields | None:
     cells = [v for v in voltages if v != 65535]
     voltage = sum(cells) / 1000 if cells else None
-    pct = _battery_pct(remaining)
-    if voltage is None and pct is None:
-        return None  # knows nothing
-    return DroneState(sysid, t, battery_pct=pct, voltage_v=voltage)
+    return _battery(_battery_pct(remaining), voltage)
 
 
-def _gps_raw_int(sysid: int, t: int, mission: str, fix_type: int, satellites: int) -> Record | None:
-    sats = None if satellites == 255 else int(satellites)
+def _gps_raw_int(fix_type: int, satellites: int) -> Fields | None:
     fix = int(_within("fix_type", fix_type, 0, _max_fix_type()))
-    return DroneState(sysid, t, gps_fix=fix, satellites=sats)
+    return (("gps_fix", fix),) if satellites == 255 else (("gps_fix", fix), ("satellites", int(satellites)))
 
 
-def _vfr_hud(sysid: int, t: int, mission: str, groundspeed: float) -> Record | None:
+def _vfr_hud(groundspeed: float) -> Fields | None:
     if math.isnan(groundspeed):  # unknown, and the only field we keep of VFR_HUD
         return None
-    return DroneState(sysid, t, groundspeed_ms=_within("groundspeed", groundspeed, 0, 1e4))
+    return (("groundspeed_ms", _within("groundspeed", groundspeed, 0, 1e4)),)
 
 
-def _mission_current(sysid: int, t: int, mission: str, seq: int, mission_state: int | None) -> Record | None:
+def _mission_current(seq: int, mission_state: int | None) -> Fields | None:
     # mission_state is a MAVLink 2 extension: 0 (UNKNOWN) from autopilots that do not send it
-    state = int(mission_state or 0) or None
-    return DroneState(sysid, t, mission_seq=int(seq), mission_state=state)
+    seq_field, state = ("mission_seq", int(seq)), int(mission_state or 0) or None
+    return (seq_field,) if state is None else (seq_field, ("mission_state", state))
+
+
+def _state(fn: Callable[..., Fields | None]) -> Callable[..., Record | None]:
+    """The converter of a drone_state message: a DroneState of its fields."""
+
+    def converter(sysid: int, t: int, mission: str, *values: Any) -> Record | None:
+        known = fn(*values)
+        return None if known is None else DroneState(sysid, t, **dict(known))  # type: ignore[arg-type]
+
+    return converter
 
 
 def _statustext(sysid: int, t: int, mission: str, text: str | bytes) -> Record | None:
@@ -153,8 +166,8 @@ def _mission_item_reached(sysid: int, t: int, mission: str, seq: int) -> Record 
     return MissionEvent(sysid, mission, t, "item_reached", seq=int(seq))
 
 
-# message type → (the fields its converter takes, in order; the converter)
-FIELD_CONVERTERS: dict[str, tuple[tuple[str, ...], Callable[..., Record | None]]] = {
+# drone_state message type → (the fields its converter takes, in order; the converter to fields)
+STATE_CONVERTERS: dict[str, tuple[tuple[str, ...], Callable[..., Fields | None]]] = {
     "HEARTBEAT": (("type", "autopilot", "base_mode", "custom_mode"), _heartbeat),
     "GLOBAL_POSITION_INT": (("lat", "lon", "alt", "relative_alt", "hdg"), _global_position_int),
     "SYS_STATUS": (("voltage_battery", "battery_remaining"), _sys_status),
@@ -162,9 +175,13 @@ FIELD_CONVERTERS: dict[str, tuple[tuple[str, ...], Callable[..., Record | None]]
     "GPS_RAW_INT": (("fix_type", "satellites_visible"), _gps_raw_int),
     "VFR_HUD": (("groundspeed",), _vfr_hud),
     "MISSION_CURRENT": (("seq", "mission_state"), _mission_current),
+    "HOME_POSITION": (("latitude", "longitude", "altitude"), _home_position),
+}
+# message type → (the fields its converter takes, in order; the converter to a record)
+FIELD_CONVERTERS: dict[str, tuple[tuple[str, ...], Callable[..., Record | None]]] = {
+    **{name: (names, _state(fn)) for name, (names, fn) in STATE_CONVERTERS.items()},
     "STATUSTEXT": (("text",), _statustext),
     "MISSION_ITEM_REACHED": (("seq",), _mission_item_reached),
-    "HOME_POSITION": (("latitude", "longitude", "altitude"), _home_position),
 }
 
 
@@ -242,6 +259,24 @@ class StreamFilter:
         if not no_fix:
             return record
         return _known(replace(record, lat=None, lon=None, alt_msl_m=None))
+
+    def state(self, drone: int, fields: Fields) -> Fields | None:
+        """:meth:`apply` on the fields of a drone_state point (a converter's, never empty): in
+        declaration order a position's ``lat`` comes first, and ``gps_fix`` is first in the
+        only message that carries it (GPS_RAW_INT)."""
+        key, value = fields[0]
+        if key == "gps_fix":
+            self._fix[drone] = value  # type: ignore[assignment]
+            return fields
+        if key != "lat":
+            return fields
+        lon = next((v for k, v in fields if k == "lon"), None)
+        if self._fix.get(drone, FIX_2D) >= FIX_2D and not (value == 0 and lon == 0):
+            return fields
+        return tuple([kv for kv in fields if kv[0] not in _POSITION]) or None
+
+
+_POSITION = ("lat", "lon", "alt_msl_m")
 
 
 FIX_2D = 2  # GPS_FIX_TYPE_2D_FIX

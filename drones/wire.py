@@ -5,7 +5,9 @@ Behaves as ``MAVLink(None).decode`` followed by :func:`drones.convert.convert` (
 test_tlog_wire.py compares the two): a packet of a message type the dialect knows has its CRC
 checked (a bad one is "bad", as decode's MAVError); a message id the dialect does not know is
 skipped without a check (decode returns ``MAVLink_unknown``); a signature is neither checked nor
-kept (no secret key); the converted types go through the same converters (FIELD_CONVERTERS).
+kept (no secret key); the converted types go through the same converters (STATE_CONVERTERS,
+FIELD_CONVERTERS). A drone_state message's point is built here, once, from its converter's fields
+(``DronePoint``, whose ``to_point`` returns it), not through a ``DroneState`` and its ``to_point``.
 
 Sources relied on:
 - MAVLink packet serialization (mavlink.io/en/guide/serialization.html): v1 header 6 bytes
@@ -30,11 +32,20 @@ from operator import itemgetter
 from struct import Struct
 from typing import Any
 
-from drones.convert import FIELD_CONVERTERS, MAX_MS, MIN_MS, StreamFilter, bad_time, packet_letter
+from drones.convert import (
+    FIELD_CONVERTERS,
+    MAX_MS,
+    MIN_MS,
+    STATE_CONVERTERS,
+    StreamFilter,
+    bad_time,
+    packet_letter,
+)
 from drones.mavlink import mavutil
 from telemetry.errors import DecodeError
 from telemetry.instants import now_ms
 from telemetry.records import DeadLetter, Record
+from telemetry.records_drones import drone_point
 
 REVERSED = bytes(int(f"{b:08b}"[::-1], 2) for b in range(256))  # each byte's bits reversed
 _ZEROS = bytes(256)
@@ -42,8 +53,9 @@ _TIME = Struct(">Q").unpack_from  # a .tlog's 8-byte big-endian microseconds bef
 _V2, _V1 = 0xFD, 0xFE
 
 Getter = Callable[[tuple[Any, ...]], tuple[Any, ...]]
-# a stored type: (CRC_EXTRA bit-reversed, payload size, unpack, unpack_from, name, getter, converter)
-Spec = tuple[bytes, int, Callable[..., Any], Callable[..., Any], str, Getter, Callable[..., Any]]
+# a stored type: (CRC_EXTRA bit-reversed, payload size, unpack, unpack_from, name, getter,
+# converter, whether the converter gives a drone_state point's fields rather than a record)
+Spec = tuple[bytes, int, Callable[..., Any], Callable[..., Any], str, Getter, Callable[..., Any], bool]
 
 
 def x25(data: bytes) -> int:
@@ -93,7 +105,8 @@ class WireDecoder:
         for msgid, cls in m.mavlink_map.items():
             extra = bytes((REVERSED[cls.crc_extra],))
             self.known[msgid] = extra
-            spec = FIELD_CONVERTERS.get(cls.msgname)
+            state = STATE_CONVERTERS.get(cls.msgname)
+            spec = FIELD_CONVERTERS.get(cls.msgname) if state is None else state
             if spec is not None:
                 names, fn = spec
                 unpacker = cls.unpacker
@@ -106,6 +119,7 @@ class WireDecoder:
                     cls.msgname,
                     getter,
                     fn,
+                    state is not None,
                 )
 
     def decode(
@@ -115,6 +129,7 @@ class WireDecoder:
         from ``i`` into ``records`` and ``letters``, until they hold ``want`` together or the
         buffer ends (at a packet not whole). Returns where it stopped."""
         stored, known, apply, on_bad = self.stored, self.known, self._stream.apply, self._on_bad
+        state_of = self._stream.state
         check_crc, mission = self._check_crc, self._mission
         end = len(buf)
         have = len(records) + len(letters)
@@ -157,7 +172,7 @@ class WireDecoder:
                 continue
             if spec is None:
                 continue  # a type we do not store
-            _, size, unpack, unpack_from, name, getter, fn = spec
+            _, size, unpack, unpack_from, name, getter, fn, is_state = spec
             if crc_at - body >= size:
                 payload = unpack_from(buf, body)
             else:  # truncated (MAVLink 2) or shorter (MAVLink 1): zeros fill it up
@@ -166,12 +181,21 @@ class WireDecoder:
             try:
                 if not MIN_MS <= time_ms < MAX_MS:
                     raise bad_time(time_ms)
-                record = fn(sysid, time_ms, mission, *getter(payload))
+                if is_state:  # its point, built once (telemetry/records_drones.py DronePoint)
+                    fields = fn(*getter(payload))
+                else:
+                    record = fn(sysid, time_ms, mission, *getter(payload))
             except DecodeError as err:
                 letters.append(packet_letter(sysid, name, buf[at:nxt], err, now_ms(), "replay"))
                 have += 1
                 continue
-            if record is not None:
+            if is_state:
+                if fields is not None:
+                    fields = state_of(sysid, fields)
+                    if fields is not None:
+                        records.append(drone_point(sysid, time_ms, fields))
+                        have += 1
+            elif record is not None:
                 record = apply(record)
                 if record is not None:
                     records.append(record)

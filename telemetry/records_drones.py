@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from dataclasses import fields as dataclass_fields
 from operator import attrgetter
 
-from telemetry.points import Point, tags_of
+from telemetry.points import FieldValue, Point, tags_of
 
 
 @dataclass(frozen=True, slots=True)
@@ -40,17 +40,65 @@ class DroneState:
         # (built directly rather than through Point.make: replay's hot path, issue 22)
         values = _STATE_VALUES(self)
         fields = tuple([(k, v) for k, v in zip(_STATE_FIELDS, values, strict=True) if v is not None])
-        tags = _DRONE_TAGS.get(self.drone)
-        if tags is None:
-            tags = tags_of(("drone", str(self.drone)))
-            if len(_DRONE_TAGS) < 4096:
-                _DRONE_TAGS[self.drone] = tags
-        return Point("drone_state", tags, fields, self.time_ms)
+        return Point("drone_state", drone_tags(self.drone), fields, self.time_ms)
 
 
 _STATE_FIELDS = tuple(f.name for f in dataclass_fields(DroneState))[2:]  # after drone, time_ms
 _STATE_VALUES = attrgetter(*_STATE_FIELDS)
 _DRONE_TAGS: dict[int, tuple[tuple[str, str], ...]] = {}  # system id → its tags (a few)
+
+
+def drone_tags(drone: int) -> tuple[tuple[str, str], ...]:
+    """A drone_state point's tags (cached: a stream has a few vehicles)."""
+    tags = _DRONE_TAGS.get(drone)
+    if tags is None:
+        tags = tags_of(("drone", str(drone)))
+        if len(_DRONE_TAGS) < 4096:
+            _DRONE_TAGS[drone] = tags
+    return tags
+
+
+class DronePoint(DroneState):
+    """A ``DroneState`` made from its stored point (replay's hot path, issue 22): the .tlog
+    reader builds the point once, from the message's values, instead of the dataclass and then
+    its point; :meth:`to_point` returns it. Its fields read as a ``DroneState``'s (from the
+    point: a field it leaves out is None), so a reader of records sees no difference."""
+
+    __slots__ = ("_point",)
+    _point: Point
+
+    def to_point(self) -> Point:
+        return self._point
+
+    def __getattr__(self, name: str) -> object:
+        # only the dataclass fields the point holds are ever missing (never set: see of())
+        if name == "_point":
+            raise AttributeError(name)
+        point = self._point
+        if name == "drone":
+            return int(point.tags[0][1])
+        if name == "time_ms":
+            return point.time_ms
+        if name in _FIELD_SET:
+            return point.field(name)
+        raise AttributeError(name)
+
+    def __repr__(self) -> str:
+        values = ", ".join(f"{k}={getattr(self, k)!r}" for k in ("drone", "time_ms", *_STATE_FIELDS))
+        return f"DronePoint({values})"
+
+
+_FIELD_SET = frozenset(_STATE_FIELDS)
+_NEW = object.__new__
+_SET_POINT = DronePoint._point.__set__  # type: ignore[attr-defined]  # the slot's descriptor
+
+
+def drone_point(drone: int, time_ms: int, fields: tuple[tuple[str, FieldValue], ...]) -> DronePoint:
+    """The record of a drone_state point of ``fields`` (in DroneState's declaration order,
+    without None), built without DroneState's ``__init__``."""
+    record = _NEW(DronePoint)
+    _SET_POINT(record, Point("drone_state", drone_tags(drone), fields, time_ms))
+    return record
 
 
 @dataclass(frozen=True, slots=True)

@@ -188,3 +188,11 @@ def test_the_parents_connection_drops_what_its_session_kept_from_a_single_proces
     parent = _Counting()
     asyncio.run(connect(False, parent, lambda: publish_all(mosquitto.url, reading)))
     assert parent.envelopes == []
+
+
+def test_replays_drone_points_cross_as_drone_states() -> None:
+    from telemetry.records_drones import drone_point
+
+    record = drone_point(3, T0, (("lat", 29.8), ("lon", 121.5), ("mode", "AUTO")))
+    ((back,),) = decode(encode([(record,)]))
+    assert back == DroneState(3, T0, lat=29.8, lon=121.5, mode="AUTO")
