@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Callable, Sequence
-from dataclasses import fields, replace
+from dataclasses import replace
 from functools import cache, lru_cache
 from typing import Any
 
@@ -36,14 +36,6 @@ def _battery_pct(remaining: int) -> float | None:
     if remaining < 0:
         return None
     return float(_within("battery_remaining", remaining, 0, 100))
-
-
-_STATE_FIELDS = tuple(f.name for f in fields(DroneState) if f.name not in ("drone", "time_ms"))
-
-
-def _known(state: DroneState) -> DroneState | None:
-    """The state if it knows anything (a field of its point), without building the point."""
-    return state if any(getattr(state, f) is not None for f in _STATE_FIELDS) else None
 
 
 def autopilot_name(autopilot: int) -> str:
@@ -251,17 +243,14 @@ class StreamFilter:
                     record = replace(record, time_ms=last + 1)
                 self._last[record.drone] = record.time_ms
             return record
-        if record.gps_fix is not None:
-            self._fix[record.drone] = record.gps_fix
-        if record.lat is None and record.lon is None:
+        fields = record.to_point().fields  # a link's rate: a few dozen a second
+        kept = self.state(record.drone, fields) if fields else fields
+        if kept is fields:
             return record
-        no_fix = self._fix.get(record.drone, FIX_2D) < FIX_2D or (record.lat == 0 and record.lon == 0)
-        if not no_fix:
-            return record
-        return _known(replace(record, lat=None, lon=None, alt_msl_m=None))
+        return None if kept is None else DroneState(record.drone, record.time_ms, **dict(kept))  # type: ignore[arg-type]
 
     def state(self, drone: int, fields: Fields) -> Fields | None:
-        """:meth:`apply` on the fields of a drone_state point (a converter's, never empty): in
+        """The rules on the fields of a drone_state point (a converter's, never empty): in
         declaration order a position's ``lat`` comes first, and ``gps_fix`` is first in the
         only message that carries it (GPS_RAW_INT)."""
         key, value = fields[0]

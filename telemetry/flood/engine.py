@@ -233,17 +233,21 @@ class FloodEngine:
                 changes.append(change)
         return changes
 
-    def observe(self, readings: list[GaugeReading], received_ms: int) -> list[FloodChange]:
-        """One message's readings (a backlog settles as a whole: one change per gauge at most)."""
+    def observe(
+        self, readings: list[GaugeReading], received_ms: int, *, refold: bool = True
+    ) -> list[FloodChange]:
+        """One message's readings (a backlog settles as a whole: one change per gauge at most).
+        ``refold=False``: late readings are inserted first and each gauge regraded once."""
         touched: dict[str, _Gauge] = {}
         for r in readings if len(readings) == 1 else sorted(readings, key=lambda r: r.time_ms):
             g = self._gauge(r.gauge, received_ms)
             g.last_received_ms = max(g.last_received_ms, received_ms)
             g.offline = False
-            self._fold(g, r)
+            self._fold(g, r, refold=refold)
             touched[r.gauge] = g
         changes = []
         for gauge, g in touched.items():
+            g.history.refold()  # nothing to do unless late readings wait for it
             self._check_stuck(gauge, g)
             change = self._settle(gauge, g, received_ms)
             if change is not None:
@@ -266,25 +270,9 @@ class FloodEngine:
                     kept.append(r)
             if kept:
                 on_time.append(kept)
-        changes = self._observe_late(late, received_ms) if late else []
+        changes = self.observe(late, received_ms, refold=False) if late else []
         for readings in on_time:
             changes += self.observe(readings, received_ms)
-        return changes
-
-    def _observe_late(self, readings: list[GaugeReading], received_ms: int) -> list[FloodChange]:
-        touched: dict[str, _Gauge] = {}
-        for r in sorted(readings, key=lambda r: r.time_ms):
-            g = self._gauges[r.gauge]
-            g.last_received_ms = max(g.last_received_ms, received_ms)
-            g.offline = False
-            self._fold(g, r, refold=False)
-            touched[r.gauge] = g
-        changes = []
-        for gauge, g in touched.items():
-            g.history.refold()
-            self._check_stuck(gauge, g)
-            if (change := self._settle(gauge, g, received_ms)) is not None:
-                changes.append(change)
         return changes
 
     def check_offline(self, now_ms: int) -> list[FloodChange]:
